@@ -1,0 +1,151 @@
+/* store.h: the knowledge store interface. Callers (src/kb, later retrieve,
+ * memory, graph, ...) talk to a ken_store through this table of operations,
+ * so that the SQLite backend (sqlite.c, the embedded default) and a
+ * PostgreSQL backend implement the same thing and callers never change.
+ *
+ * Data model
+ *   source   one ingested input: a file (uri = absolute path), stdin, a buffer.
+ *            Holds the hash/mtime/size of the raw bytes for incremental adds.
+ *   document one logical document of a source (a file is one document; a
+ *            JSONL file holds one per line). Identified within a collection
+ *            by its key: the external id if it has one, else its uri. Holds
+ *            the normalized text (UTF-8 NFC) that chunk spans point into.
+ *   chunk    a span [start, end) of the document text, with heading path,
+ *            page, token estimate and its text (= text[start..end)).
+ *   An FTS5 index over chunks is kept in sync in the same transaction.
+ *
+ * Atomicity: doc_put replaces a document and all its chunks inside the
+ * current transaction; callers group many documents per transaction with
+ * begin/commit for speed, and after a crash the store holds every document
+ * either in its old or its new version.
+ *
+ * Strings handed to callbacks are valid only during the callback. */
+#ifndef KEN_STORE_H
+#define KEN_STORE_H
+
+#include "base/base.h"
+
+#define KEN_STORE_SCHEMA_VERSION 1
+
+typedef struct ken_store ken_store;
+
+typedef struct {
+    int64_t id;
+    const char *collection, *uri, *kind;    /* kind: "file", "stdin", "buffer" */
+    const char *hash;                        /* hex SHA-256 of raw bytes */
+    int64_t mtime, size;
+} ken_store_source;
+
+/* A document to write (doc_put) or as read back (then id and the counts are
+ * set). text is the normalized text; meta_json a JSON object or NULL. */
+typedef struct {
+    int64_t id, source_id;
+    const char *collection;
+    const char *ext_id;        /* may be NULL */
+    const char *uri;
+    const char *title, *mime;
+    const char *hash;          /* hex SHA-256 of the document's content */
+    int64_t mtime;
+    const char *meta_json;
+    const char *text; size_t text_len;
+    int64_t n_chunks;          /* read side only */
+} ken_store_doc;
+
+typedef struct {
+    int64_t id, doc_id;        /* read side only */
+    int32_t ordinal;
+    int64_t start, end;        /* byte span in the document text */
+    const char *heading;       /* " > "-joined heading path, "" if none */
+    int32_t page;              /* 1-based page, 0 if not paged */
+    int32_t tokens;            /* token estimate */
+    const char *text; size_t text_len;   /* read side; on write taken from the doc text */
+} ken_store_chunk;
+
+typedef struct {
+    const char *collection, *uri_prefix, *mime;   /* NULL: any */
+    int64_t limit, offset;                        /* limit 0: all */
+} ken_store_filter;
+
+typedef struct {
+    int64_t sources, documents, chunks, collections, text_bytes, file_bytes;
+    int32_t schema_version;
+} ken_store_stats;
+
+typedef int (*ken_store_source_fn)(void *ud, const ken_store_source *s);  /* non-zero stops */
+typedef int (*ken_store_doc_fn)(void *ud, const ken_store_doc *d);
+typedef int (*ken_store_chunk_fn)(void *ud, const ken_store_chunk *c);
+
+/* The operations every backend implements. All return KEN_OK or an error
+ * with the message in ken_store_errmsg. "Not found" lookups return
+ * KEN_ERR_NOTFOUND. */
+typedef struct ken_store_ops {
+    const char *name;                                   /* "sqlite", "postgres" */
+    void (*close)(ken_store *s);
+    ken_status (*begin)(ken_store *s);                  /* write transaction */
+    ken_status (*commit)(ken_store *s);
+    ken_status (*rollback)(ken_store *s);
+
+    /* Sources. source_put upserts by (collection, uri) and returns the id. */
+    ken_status (*source_get)(ken_store *s, const char *collection, const char *uri,
+                             ken_store_source_fn fn, void *ud);
+    ken_status (*source_put)(ken_store *s, const ken_store_source *src, int64_t *id_out);
+    /* Deletes a source with all its documents and chunks. */
+    ken_status (*source_delete)(ken_store *s, int64_t source_id);
+    /* Sources of a collection whose uri starts with prefix (NULL: all). */
+    ken_status (*source_list)(ken_store *s, const char *collection, const char *prefix,
+                              ken_store_source_fn fn, void *ud);
+
+    /* Documents. doc_find: by (collection, key) where key = ext_id or uri;
+     * fn receives the doc without text (text NULL). */
+    ken_status (*doc_find)(ken_store *s, const char *collection, const char *key,
+                           ken_store_doc_fn fn, void *ud);
+    /* Inserts or replaces (same collection + key) the document and its chunks;
+     * marks it seen in generation gen (see source_prune). *replaced tells
+     * whether an old version existed. */
+    ken_status (*doc_put)(ken_store *s, const ken_store_doc *doc,
+                          const ken_store_chunk *chunks, size_t n_chunks, int64_t gen,
+                          int64_t *id_out, bool *replaced);
+    /* Marks an unchanged document seen in generation gen. */
+    ken_status (*doc_touch)(ken_store *s, int64_t doc_id, int64_t gen);
+    /* Deletes the documents of source_id not seen in generation gen; counts them. */
+    ken_status (*source_prune)(ken_store *s, int64_t source_id, int64_t gen,
+                               int64_t *n_removed);
+    ken_status (*doc_delete)(ken_store *s, int64_t doc_id);
+    /* Reading. doc_get by ref: numeric id, external id or uri (first match,
+     * in that order), with text. doc_list: documents matching the filter
+     * (without text), ordered by id. */
+    ken_status (*doc_get)(ken_store *s, const char *ref, ken_store_doc_fn fn, void *ud);
+    ken_status (*doc_get_id)(ken_store *s, int64_t id, ken_store_doc_fn fn, void *ud);
+    ken_status (*doc_list)(ken_store *s, const ken_store_filter *f, ken_store_doc_fn fn,
+                           void *ud);
+    ken_status (*chunk_list)(ken_store *s, int64_t doc_id, ken_store_chunk_fn fn, void *ud);
+    ken_status (*chunk_get)(ken_store *s, int64_t chunk_id, ken_store_chunk_fn fn, void *ud);
+    ken_status (*stats)(ken_store *s, ken_store_stats *out);
+
+    /* Small key/value settings (BM25 parameters, models, ...). get returns
+     * KEN_ERR_NOTFOUND when unset; the value is copied into out. */
+    ken_status (*config_get)(ken_store *s, const char *key, ken_buf *out);
+    ken_status (*config_set)(ken_store *s, const char *key, const char *value);
+} ken_store_ops;
+
+/* Every backend's handle starts with this. */
+struct ken_store {
+    const ken_store_ops *ops;
+    ken_err err;
+    int64_t gen;     /* a fresh generation number per open, for doc_touch/prune */
+};
+
+typedef struct {
+    const char *path;      /* SQLite: the file */
+    bool create, readonly;
+} ken_store_opts;
+
+/* Opens the default backend for the path (SQLite). Newer schema -> a
+ * KEN_ERR_VERSION with a clear message; older -> migrated forward. On
+ * failure *out is NULL and err holds the message. */
+ken_status ken_store_open(const ken_store_opts *opts, ken_store **out, ken_err *err);
+ken_status ken_store_open_sqlite(const ken_store_opts *opts, ken_store **out, ken_err *err);
+static inline const char *ken_store_errmsg(const ken_store *s) { return s->err.msg; }
+static inline void ken_store_close(ken_store *s) { if (s) s->ops->close(s); }
+
+#endif

@@ -1,0 +1,52 @@
+/* tests/test.h: the tiny harness every C test uses.
+ * A test is a program: CHECK records a failure and goes on, REQUIRE stops the
+ * test function; TEST_MAIN runs the listed functions and exits non-zero when
+ * anything failed, so ctest sees it. */
+#ifndef KEN_TEST_H
+#define KEN_TEST_H
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int test_failures_;
+static int test_checks_;
+
+#define CHECK(cond) do { test_checks_++; if (!(cond)) { test_failures_++; \
+    fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); } } while (0)
+#define CHECKF(cond, ...) do { test_checks_++; if (!(cond)) { test_failures_++; \
+    fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond); \
+    fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } while (0)
+#define REQUIRE(cond) do { test_checks_++; if (!(cond)) { test_failures_++; \
+    fprintf(stderr, "%s:%d: REQUIRE failed: %s\n", __FILE__, __LINE__, #cond); return; } } while (0)
+#define CHECK_EQ_INT(a, b) do { long long a_ = (long long)(a), b_ = (long long)(b); \
+    CHECKF(a_ == b_, "%s = %lld, %s = %lld", #a, a_, #b, b_); } while (0)
+#define CHECK_EQ_STR(a, b) do { const char *a_ = (a), *b_ = (b); \
+    CHECKF(a_ && b_ && strcmp(a_, b_) == 0, "%s = \"%s\", %s = \"%s\"", #a, \
+           a_ ? a_ : "(null)", #b, b_ ? b_ : "(null)"); } while (0)
+
+typedef void (*test_fn)(void);
+#define TEST_MAIN(...) int main(void) { \
+    test_fn fns_[] = { __VA_ARGS__ }; \
+    for (size_t i_ = 0; i_ < sizeof fns_ / sizeof fns_[0]; i_++) fns_[i_](); \
+    fprintf(stderr, "%d checks, %d failed\n", test_checks_, test_failures_); \
+    if (test_checks_ == 0) { fprintf(stderr, "no checks ran\n"); return 1; } \
+    return test_failures_ ? 1 : 0; }
+
+/* The fixtures folder: $KEN_FIXTURES, else ../shared/fixtures beside the
+ * source tree. Missing fixtures fail the test when CI=true and skip (exit 77,
+ * which ctest reports as skipped, never as passed) otherwise. */
+#include <sys/stat.h>
+static inline const char *test_fixtures(void) {
+    const char *f = getenv("KEN_FIXTURES");
+    struct stat st;
+    if (f && *f && stat(f, &st) == 0 && S_ISDIR(st.st_mode)) return f;
+    const char *ci = getenv("CI");
+    if (ci && strcmp(ci, "true") == 0) {
+        fprintf(stderr, "fixtures not found at '%s' (KEN_FIXTURES) and CI=true: failing\n",
+                f ? f : "(unset)");
+        exit(1);
+    }
+    fprintf(stderr, "fixtures not found at '%s': skipped\n", f ? f : "(unset)");
+    exit(77);
+}
+#endif
