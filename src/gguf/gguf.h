@@ -155,28 +155,48 @@ bool ken_gguf_str_eq(ken_gguf_str s, const char *z);
 
 /* ------------------------------------------------------------ writing */
 
-/* A writer collects kvs and tensors, then writes the file atomically
- * (temp file + rename). Values and tensor data are copied into the writer
- * unless added with the _ref variant (then they must outlive the write). */
+/* A writer collects kvs and tensors, then writes a v3 file atomically (temp
+ * file + fsync + rename). Kvs keep insertion order; setting a key again
+ * replaces its value in place. Setting general.alignment (an unsigned integer
+ * power of two) changes the data layout; ken_gguf_writer_new(a) with a != 32
+ * sets it. Values are serialized when set (the caller's memory may go away);
+ * tensor data is copied by ken_gguf_add_tensor and referenced by
+ * ken_gguf_add_tensor_ref / ken_gguf_copy_tensor (then it must outlive the
+ * write). Each tensor starts on the alignment and is padded to it; a file
+ * without tensors ends after the metadata (as llama.cpp's writers do).
+ * Setters return KEN_ERR_INVALID / KEN_ERR_LIMIT / KEN_ERR_NOMEM with a message
+ * in ken_gguf_writer_errmsg; a failed setter leaves the writer unchanged. */
 typedef struct ken_gguf_writer ken_gguf_writer;
 
-ken_gguf_writer *ken_gguf_writer_new(uint32_t alignment);  /* 0 -> 32 */
+ken_gguf_writer *ken_gguf_writer_new(uint32_t alignment);  /* 0 -> 32; NULL if bad */
 void ken_gguf_writer_free(ken_gguf_writer *w);
+const char *ken_gguf_writer_errmsg(const ken_gguf_writer *w);
 ken_status ken_gguf_set_u32(ken_gguf_writer *w, const char *key, uint32_t v);
 ken_status ken_gguf_set_i32(ken_gguf_writer *w, const char *key, int32_t v);
 ken_status ken_gguf_set_u64(ken_gguf_writer *w, const char *key, uint64_t v);
+ken_status ken_gguf_set_i64(ken_gguf_writer *w, const char *key, int64_t v);
 ken_status ken_gguf_set_f32(ken_gguf_writer *w, const char *key, float v);
+ken_status ken_gguf_set_f64(ken_gguf_writer *w, const char *key, double v);
 ken_status ken_gguf_set_bool(ken_gguf_writer *w, const char *key, bool v);
 ken_status ken_gguf_set_str(ken_gguf_writer *w, const char *key, const char *v);
 ken_status ken_gguf_set_arr(ken_gguf_writer *w, const char *key, ken_gguf_type elem_type,
                             const void *data, uint64_t count);          /* numeric */
 ken_status ken_gguf_set_arr_str(ken_gguf_writer *w, const char *key,
                                 const ken_gguf_str *strs, uint64_t count);
+/* Any value: every scalar type, strings, arrays of anything including arrays
+ * of arrays (elems) and STRING arrays given as strs or str_offsets. */
+ken_status ken_gguf_set_val(ken_gguf_writer *w, const char *key, const ken_gguf_value *v);
 /* Copies a kv (any type, arrays included) from an open file. */
 ken_status ken_gguf_set_kv(ken_gguf_writer *w, const ken_gguf_kv *kv);
+/* n_dims 1..4; n_bytes must be what type and ne imply. */
 ken_status ken_gguf_add_tensor(ken_gguf_writer *w, const char *name, ken_dtype type,
                                uint32_t n_dims, const uint64_t *ne, const void *data,
                                uint64_t n_bytes);
+ken_status ken_gguf_add_tensor_ref(ken_gguf_writer *w, const char *name, ken_dtype type,
+                                   uint32_t n_dims, const uint64_t *ne, const void *data,
+                                   uint64_t n_bytes);
+/* Adds a tensor of an open file by reference (the file must stay open). */
+ken_status ken_gguf_copy_tensor(ken_gguf_writer *w, const ken_gguf_tensor *t);
 ken_status ken_gguf_write(ken_gguf_writer *w, const char *path, ken_err *err);
 
 #endif
