@@ -19,7 +19,19 @@
  * begin/commit for speed, and after a crash the store holds every document
  * either in its old or its new version.
  *
- * Strings handed to callbacks are valid only during the callback. */
+ * Strings handed to callbacks are valid only during the callback. A callback
+ * may call the store again (reads, or writes of other rows). A handle is used
+ * by one thread at a time.
+ *
+ * Generations: s->gen is fresh at open (1 + the highest generation any
+ * document was seen in); a long-lived handle that syncs again may use
+ * s->gen + 1, + 2, ... (also fresh) by incrementing s->gen itself.
+ *
+ * SQLite layout (for the lexical index and tools that read the file):
+ * the FTS5 table is chunks_fts(text, heading, title), rowid = chunks.id,
+ * external content (the view chunks_content); bm25(chunks_fts, w_text,
+ * w_heading, w_title), snippet() and highlight() work on it. Chunk text is
+ * stored once, as a byte span of documents.text. See sqlite.c. */
 #ifndef KEN_STORE_H
 #define KEN_STORE_H
 
@@ -126,6 +138,11 @@ typedef struct ken_store_ops {
      * KEN_ERR_NOTFOUND when unset; the value is copied into out. */
     ken_status (*config_get)(ken_store *s, const char *key, ken_buf *out);
     ken_status (*config_set)(ken_store *s, const char *key, const char *value);
+
+    /* Full consistency check (added beyond the first draft): the database's
+     * own integrity check, foreign keys, and the FTS index against the
+     * chunks (skipped when read-only). KEN_ERR_STORE with the first problem. */
+    ken_status (*check)(ken_store *s);
 } ken_store_ops;
 
 /* Every backend's handle starts with this. */
@@ -145,6 +162,10 @@ typedef struct {
  * failure *out is NULL and err holds the message. */
 ken_status ken_store_open(const ken_store_opts *opts, ken_store **out, ken_err *err);
 ken_status ken_store_open_sqlite(const ken_store_opts *opts, ken_store **out, ken_err *err);
+/* Test hook (fault injection): makes the n-th statement step from now on
+ * fail as an I/O error (once); 0 disables. SQLite backend only. */
+void ken_store_sqlite_fail_after(ken_store *s, int64_t n);
+
 static inline const char *ken_store_errmsg(const ken_store *s) { return s->err.msg; }
 static inline void ken_store_close(ken_store *s) { if (s) s->ops->close(s); }
 

@@ -1,0 +1,1127 @@
+/* sqlite.c: the SQLite backend of the knowledge store (the embedded default).
+ *
+ * One database file in WAL mode with foreign keys on. The schema is created
+ * and moved forward by the migration list below; PRAGMA user_version holds
+ * the schema version and PRAGMA application_id marks the file as a ken store
+ * (so a foreign SQLite file is refused instead of being written into).
+ *
+ * Text is stored once: documents.text holds the normalized text, a chunk is
+ * only a byte span into it, and the FTS5 index is an external-content table
+ * whose content is the view chunks_content (chunk text = a byte slice of the
+ * document text). FTS rows are inserted explicitly by doc_put and deleted by
+ * a BEFORE DELETE trigger on documents, which sees the old text; so every way
+ * of deleting a document (doc_delete, prune, source delete cascading, doc_put
+ * replacing) keeps the index in sync in the same transaction. Guard triggers
+ * refuse the changes that would silently desynchronize it (deleting chunks
+ * without their document, updating a document's text or a chunk in place).
+ *
+ * Durability: WAL with synchronous=NORMAL. A commit is appended to the WAL
+ * with write(); the OS holds it even if the process is killed (kill -9), so
+ * committed transactions survive process crashes and a torn transaction is
+ * ignored on recovery. Only an OS crash or power loss may lose the last
+ * commits (never corrupting the file); the WAL is synced at checkpoints. */
+#include "store/store.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define APP_ID 0x6B656E31            /* "ken1" in PRAGMA application_id */
+#define BUSY_TIMEOUT_MS 5000
+#define TEXT_BYTES_MAX ((size_t)1 << 30)     /* SQLite's own value limit is ~1e9 */
+#define CHUNKS_MAX ((size_t)1 << 24)
+
+/* ------------------------------------------------------------ schema */
+
+#define CHUNK_TEXT_SQL(text, c) \
+    "CAST(substr(CAST(" text " AS BLOB), " c ".start_byte + 1, " c ".end_byte - " c \
+    ".start_byte) AS TEXT)"
+
+/* Migration i brings the schema from version i to i + 1. Append only: a
+ * released migration never changes. Later issues add embeddings, entities,
+ * relations, episodes, facts, feedback, runs and artifacts here. */
+static const char *const migrations[] = {
+    /* 0 -> 1: sources, documents, chunks, config, the FTS5 index. */
+    "CREATE TABLE sources("
+    "  id         INTEGER PRIMARY KEY,"
+    "  collection TEXT NOT NULL,"
+    "  uri        TEXT NOT NULL,"
+    "  kind       TEXT NOT NULL,"
+    "  hash       TEXT,"
+    "  mtime      INTEGER NOT NULL DEFAULT 0,"
+    "  size       INTEGER NOT NULL DEFAULT 0,"
+    "  UNIQUE (collection, uri));"
+    "CREATE TABLE documents("
+    "  id         INTEGER PRIMARY KEY,"
+    "  source_id  INTEGER REFERENCES sources(id) ON DELETE CASCADE,"
+    "  collection TEXT NOT NULL,"
+    "  doc_key    TEXT NOT NULL,"              /* ext_id if set, else uri */
+    "  ext_id     TEXT,"
+    "  uri        TEXT NOT NULL,"
+    "  title      TEXT,"
+    "  mime       TEXT,"
+    "  hash       TEXT,"
+    "  mtime      INTEGER NOT NULL DEFAULT 0,"
+    "  meta       TEXT CONSTRAINT meta_is_json CHECK (meta IS NULL OR json_valid(meta)),"
+    "  seen_gen   INTEGER NOT NULL DEFAULT 0,"
+    "  n_chunks   INTEGER NOT NULL DEFAULT 0,"
+    "  text_bytes INTEGER NOT NULL DEFAULT 0,"
+    "  text       TEXT NOT NULL,"              /* last: large values overflow */
+    "  UNIQUE (collection, doc_key));"
+    "CREATE INDEX documents_source ON documents(source_id);"
+    "CREATE INDEX documents_ext ON documents(ext_id) WHERE ext_id IS NOT NULL;"
+    "CREATE INDEX documents_uri ON documents(uri);"
+    "CREATE INDEX documents_gen ON documents(seen_gen);"
+    "CREATE TABLE chunks("
+    "  id         INTEGER PRIMARY KEY,"
+    "  doc_id     INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,"
+    "  ordinal    INTEGER NOT NULL,"
+    "  start_byte INTEGER NOT NULL,"
+    "  end_byte   INTEGER NOT NULL,"
+    "  heading    TEXT NOT NULL DEFAULT '',"
+    "  page       INTEGER NOT NULL DEFAULT 0,"
+    "  tokens     INTEGER NOT NULL DEFAULT 0,"
+    "  CHECK (0 <= start_byte AND start_byte <= end_byte));"
+    "CREATE INDEX chunks_doc ON chunks(doc_id, ordinal);"
+    "CREATE TABLE config(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+    "CREATE VIEW chunks_content(id, text, heading, title) AS"
+    "  SELECT c.id, " CHUNK_TEXT_SQL("d.text", "c") ", c.heading, d.title"
+    "  FROM chunks c JOIN documents d ON d.id = c.doc_id;"
+    "CREATE VIRTUAL TABLE chunks_fts USING fts5(text, heading, title,"
+    "  content='chunks_content', content_rowid='id',"
+    "  tokenize='porter unicode61 remove_diacritics 2');"
+    "CREATE TRIGGER documents_fts_delete BEFORE DELETE ON documents BEGIN"
+    "  INSERT INTO chunks_fts(chunks_fts, rowid, text, heading, title)"
+    "    SELECT 'delete', c.id, " CHUNK_TEXT_SQL("old.text", "c") ", c.heading, old.title"
+    "    FROM chunks c WHERE c.doc_id = old.id;"
+    "END;"
+    "CREATE TRIGGER documents_no_text_update BEFORE UPDATE OF id, text, title ON documents"
+    "  BEGIN SELECT RAISE(ABORT, 'ken: a document is replaced, never edited in place'); END;"
+    "CREATE TRIGGER chunks_no_direct_delete BEFORE DELETE ON chunks"
+    "  WHEN EXISTS (SELECT 1 FROM documents WHERE id = old.doc_id)"
+    "  BEGIN SELECT RAISE(ABORT, 'ken: chunks are deleted with their document'); END;"
+    "CREATE TRIGGER chunks_no_update BEFORE UPDATE ON chunks"
+    "  BEGIN SELECT RAISE(ABORT, 'ken: chunks are never edited in place'); END;",
+};
+#define SCHEMA_MAX ((int)KEN_ARRAY_LEN(migrations))
+_Static_assert(KEN_ARRAY_LEN(migrations) == KEN_STORE_SCHEMA_VERSION,
+               "KEN_STORE_SCHEMA_VERSION must match the migration list");
+
+/* ------------------------------------------------------------ statements */
+
+#define DOC_COLS "id, source_id, collection, ext_id, uri, title, mime, hash, mtime, meta, " \
+                 "n_chunks, text_bytes"
+#define SRC_COLS "id, collection, uri, kind, hash, mtime, size"
+#define CHUNK_COLS "c.id, c.doc_id, c.ordinal, c.start_byte, c.end_byte, c.heading, " \
+                   "c.page, c.tokens"
+
+enum {
+    Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_SAVEPOINT, Q_RELEASE, Q_ROLLBACK_TO,
+    Q_SOURCE_GET, Q_SOURCE_PUT, Q_SOURCE_DEL, Q_SOURCE_LIST,
+    Q_DOC_FIND, Q_DOC_KEY_ID, Q_DOC_DEL, Q_DOC_INS, Q_CHUNK_INS, Q_FTS_INS,
+    Q_DOC_TOUCH, Q_PRUNE, Q_DOC_BY_ID, Q_DOC_BY_EXT, Q_DOC_BY_URI, Q_DOC_LIST,
+    Q_DOC_TEXT, Q_CHUNK_LIST, Q_CHUNK_GET, Q_CONFIG_GET, Q_CONFIG_SET, Q_N
+};
+
+static const char *const stmt_sql[Q_N] = {
+    [Q_BEGIN] = "BEGIN IMMEDIATE",
+    [Q_COMMIT] = "COMMIT",
+    [Q_ROLLBACK] = "ROLLBACK",
+    [Q_SAVEPOINT] = "SAVEPOINT ken_doc_put",
+    [Q_RELEASE] = "RELEASE ken_doc_put",
+    [Q_ROLLBACK_TO] = "ROLLBACK TO ken_doc_put",
+    [Q_SOURCE_GET] = "SELECT " SRC_COLS " FROM sources WHERE collection = ?1 AND uri = ?2",
+    [Q_SOURCE_PUT] = "INSERT INTO sources(collection, uri, kind, hash, mtime, size)"
+                     " VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(collection, uri) DO UPDATE"
+                     " SET kind = excluded.kind, hash = excluded.hash,"
+                     " mtime = excluded.mtime, size = excluded.size RETURNING id",
+    [Q_SOURCE_DEL] = "DELETE FROM sources WHERE id = ?1",
+    [Q_SOURCE_LIST] = "SELECT " SRC_COLS " FROM sources"
+                      " WHERE (?1 IS NULL OR collection = ?1)"
+                      " AND (?2 IS NULL OR substr(uri, 1, length(?2)) = ?2) ORDER BY id",
+    [Q_DOC_FIND] = "SELECT " DOC_COLS " FROM documents WHERE collection = ?1 AND doc_key = ?2",
+    [Q_DOC_KEY_ID] = "SELECT id FROM documents WHERE collection = ?1 AND doc_key = ?2",
+    [Q_DOC_DEL] = "DELETE FROM documents WHERE id = ?1",
+    [Q_DOC_INS] = "INSERT INTO documents(id, source_id, collection, doc_key, ext_id, uri,"
+                  " title, mime, hash, mtime, meta, seen_gen, n_chunks, text_bytes, text)"
+                  " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    [Q_CHUNK_INS] = "INSERT INTO chunks(doc_id, ordinal, start_byte, end_byte, heading, page,"
+                    " tokens) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [Q_FTS_INS] = "INSERT INTO chunks_fts(rowid, text, heading, title) VALUES(?1, ?2, ?3, ?4)",
+    [Q_DOC_TOUCH] = "UPDATE documents SET seen_gen = ?2 WHERE id = ?1",
+    [Q_PRUNE] = "DELETE FROM documents WHERE source_id = ?1 AND seen_gen <> ?2",
+    [Q_DOC_BY_ID] = "SELECT " DOC_COLS ", text FROM documents WHERE id = ?1",
+    [Q_DOC_BY_EXT] = "SELECT " DOC_COLS ", text FROM documents WHERE ext_id = ?1"
+                     " ORDER BY id LIMIT 1",
+    [Q_DOC_BY_URI] = "SELECT " DOC_COLS ", text FROM documents WHERE uri = ?1"
+                     " ORDER BY id LIMIT 1",
+    [Q_DOC_LIST] = "SELECT " DOC_COLS " FROM documents"
+                   " WHERE (?1 IS NULL OR collection = ?1)"
+                   " AND (?2 IS NULL OR substr(uri, 1, length(?2)) = ?2)"
+                   " AND (?3 IS NULL OR mime = ?3) ORDER BY id LIMIT ?4 OFFSET ?5",
+    [Q_DOC_TEXT] = "SELECT text FROM documents WHERE id = ?1",
+    [Q_CHUNK_LIST] = "SELECT " CHUNK_COLS " FROM chunks c WHERE c.doc_id = ?1"
+                     " ORDER BY c.ordinal, c.id",
+    [Q_CHUNK_GET] = "SELECT " CHUNK_COLS ", " CHUNK_TEXT_SQL("d.text", "c")
+                    " FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE c.id = ?1",
+    [Q_CONFIG_GET] = "SELECT value FROM config WHERE key = ?1",
+    [Q_CONFIG_SET] = "INSERT INTO config(key, value) VALUES(?1, ?2)"
+                     " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+};
+
+typedef struct {
+    ken_store base;
+    sqlite3 *db;
+    sqlite3_stmt *stmt[Q_N];     /* prepared on first use, kept until close */
+    bool stmt_busy[Q_N];         /* in use by an outer call (callbacks may re-enter) */
+    bool in_tx, readonly;
+    int64_t fail_after;          /* test hook: the n-th step from now fails */
+    bool injected;
+} sq;
+
+static const ken_store_ops sqlite_ops;
+
+void ken_store_sqlite_fail_after(ken_store *s, int64_t n) {
+    KEN_ASSERT(s && s->ops == &sqlite_ops);
+    ((sq *)s)->fail_after = n;
+}
+
+static ken_status status_of(int rc) {
+    switch (rc & 0xff) {
+    case SQLITE_FULL: case SQLITE_IOERR: case SQLITE_CANTOPEN: return KEN_ERR_IO;
+    case SQLITE_NOMEM: return KEN_ERR_NOMEM;
+    case SQLITE_TOOBIG: return KEN_ERR_LIMIT;
+    default: return KEN_ERR_STORE;
+    }
+}
+
+/* Records a failure of SQLite call rc while doing `what`. When a call fails
+ * inside an explicit transaction SQLite may have rolled it back (FULL, IOERR,
+ * NOMEM, BUSY); the message says so and the handle forgets the transaction. */
+static ken_status db_fail(sq *q, int rc, const char *what) {
+    const char *msg = q->injected ? "injected fault (test hook)" : sqlite3_errmsg(q->db);
+    q->injected = false;
+    bool lost_tx = q->in_tx && sqlite3_get_autocommit(q->db);
+    if (lost_tx) q->in_tx = false;
+    return ken_err_set(&q->base.err, status_of(rc), "store: %s: %s%s", what, msg,
+                       lost_tx ? " (the transaction was rolled back)" : "");
+}
+
+static int step(sq *q, sqlite3_stmt *st) {
+    if (q->fail_after > 0 && --q->fail_after == 0) {
+        q->injected = true;
+        return SQLITE_IOERR;
+    }
+    return sqlite3_step(st);
+}
+
+/* A cached statement, or a fresh one when the cached one is in use by an
+ * outer call (a callback that calls the store again). */
+static ken_status stmt_get(sq *q, int id, sqlite3_stmt **out) {
+    *out = NULL;
+    if (q->stmt[id] && !q->stmt_busy[id]) {
+        q->stmt_busy[id] = true;
+        *out = q->stmt[id];
+        return KEN_OK;
+    }
+    bool cache = q->stmt[id] == NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v3(q->db, stmt_sql[id], -1, cache ? SQLITE_PREPARE_PERSISTENT : 0,
+                                &st, NULL);
+    if (rc != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return db_fail(q, rc, "preparing a statement");
+    }
+    if (cache) {
+        q->stmt[id] = st;
+        q->stmt_busy[id] = true;
+    }
+    *out = st;
+    return KEN_OK;
+}
+
+static void stmt_put(sq *q, int id, sqlite3_stmt *st) {
+    if (!st) return;
+    if (st == q->stmt[id]) {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        q->stmt_busy[id] = false;
+    } else {
+        sqlite3_finalize(st);
+    }
+}
+
+static int bind_str(sqlite3_stmt *st, int i, const char *s) {
+    return s ? sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+}
+
+/* Runs a cached statement that returns no rows. */
+static ken_status run(sq *q, int id, const char *what) {
+    sqlite3_stmt *st;
+    ken_status s = stmt_get(q, id, &st);
+    if (s) return s;
+    int rc = step(q, st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) s = db_fail(q, rc, what);
+    stmt_put(q, id, st);
+    return s;
+}
+
+static ken_status need_rw(sq *q, const char *what) {
+    if (q->readonly)
+        return ken_err_set(&q->base.err, KEN_ERR_INVALID, "store: %s: the store is open read-only",
+                           what);
+    return KEN_OK;
+}
+
+static const char *col_str(sqlite3_stmt *st, int i) {
+    return (const char *)sqlite3_column_text(st, i);
+}
+
+/* ------------------------------------------------------------ transactions */
+
+static ken_status sq_begin(ken_store *s) {
+    sq *q = (sq *)s;
+    ken_status st = need_rw(q, "begin");
+    if (st) return st;
+    if (q->in_tx)
+        return ken_err_set(&s->err, KEN_ERR_INVALID, "store: begin: a transaction is already open");
+    st = run(q, Q_BEGIN, "begin");
+    if (!st) q->in_tx = true;
+    return st;
+}
+
+static ken_status sq_commit(ken_store *s) {
+    sq *q = (sq *)s;
+    if (!q->in_tx)
+        return ken_err_set(&s->err, KEN_ERR_INVALID,
+                           "store: commit: no transaction is open (an earlier error may have "
+                           "rolled it back)");
+    ken_status st = run(q, Q_COMMIT, "commit");
+    /* A failed COMMIT (e.g. disk full) leaves the transaction open: the caller
+     * rolls back. If SQLite already rolled back, db_fail has noted it. */
+    if (!st || sqlite3_get_autocommit(q->db)) q->in_tx = false;
+    return st;
+}
+
+static ken_status sq_rollback(ken_store *s) {
+    sq *q = (sq *)s;
+    if (!q->in_tx) return KEN_OK;     /* already rolled back (by an error): nothing to do */
+    q->in_tx = false;
+    if (sqlite3_get_autocommit(q->db)) return KEN_OK;
+    return run(q, Q_ROLLBACK, "rollback");
+}
+
+/* ------------------------------------------------------------ sources */
+
+static void source_from_row(sqlite3_stmt *st, ken_store_source *src) {
+    src->id = sqlite3_column_int64(st, 0);
+    src->collection = col_str(st, 1);
+    src->uri = col_str(st, 2);
+    src->kind = col_str(st, 3);
+    src->hash = col_str(st, 4);
+    src->mtime = sqlite3_column_int64(st, 5);
+    src->size = sqlite3_column_int64(st, 6);
+}
+
+/* Steps a source query, handing each row to fn until it returns non-zero.
+ * *n counts the rows handed over. */
+static ken_status source_rows(sq *q, sqlite3_stmt *st, ken_store_source_fn fn, void *ud,
+                              const char *what, int64_t *n) {
+    int rc;
+    *n = 0;
+    while ((rc = step(q, st)) == SQLITE_ROW) {
+        ken_store_source src;
+        source_from_row(st, &src);
+        (*n)++;
+        if (fn(ud, &src)) return KEN_OK;
+    }
+    return rc == SQLITE_DONE ? KEN_OK : db_fail(q, rc, what);
+}
+
+static ken_status sq_source_get(ken_store *s, const char *collection, const char *uri,
+                                ken_store_source_fn fn, void *ud) {
+    sq *q = (sq *)s;
+    if (!collection || !uri)
+        return ken_err_set(&s->err, KEN_ERR_INVALID, "store: source_get: collection and uri needed");
+    sqlite3_stmt *st;
+    ken_status r = stmt_get(q, Q_SOURCE_GET, &st);
+    if (r) return r;
+    int64_t n = 0;
+    int rc = bind_str(st, 1, collection);
+    if (rc == SQLITE_OK) rc = bind_str(st, 2, uri);
+    r = rc != SQLITE_OK ? db_fail(q, rc, "source_get") : source_rows(q, st, fn, ud, "source_get", &n);
+    stmt_put(q, Q_SOURCE_GET, st);
+    if (!r && n == 0)
+        r = ken_err_set(&s->err, KEN_ERR_NOTFOUND, "store: no source '%s' in collection '%s'",
+                        uri, collection);
+    return r;
+}
+
+static ken_status sq_source_put(ken_store *s, const ken_store_source *src, int64_t *id_out) {
+    sq *q = (sq *)s;
+    ken_status r = need_rw(q, "source_put");
+    if (r) return r;
+    if (!src || !src->collection || !src->uri || !src->kind)
+        return ken_err_set(&s->err, KEN_ERR_INVALID,
+                           "store: source_put: collection, uri and kind are needed");
+    sqlite3_stmt *st;
+    if ((r = stmt_get(q, Q_SOURCE_PUT, &st))) return r;
+    int rc = bind_str(st, 1, src->collection);
+    if (rc == SQLITE_OK) rc = bind_str(st, 2, src->uri);
+    if (rc == SQLITE_OK) rc = bind_str(st, 3, src->kind);
+    if (rc == SQLITE_OK) rc = bind_str(st, 4, src->hash);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 5, src->mtime);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 6, src->size);
+    if (rc == SQLITE_OK) rc = step(q, st);
+    if (rc == SQLITE_ROW) {
+        if (id_out) *id_out = sqlite3_column_int64(st, 0);
+    } else {
+        r = db_fail(q, rc, "source_put");
+    }
+    stmt_put(q, Q_SOURCE_PUT, st);
+    return r;
+}
+
+/* Runs a one-row-id statement (delete/update by id); NOTFOUND if no row changed. */
+static ken_status run_by_id(sq *q, int id, int64_t row, const int64_t *arg2, const char *what,
+                            int64_t *changes) {
+    sqlite3_stmt *st;
+    ken_status r = stmt_get(q, id, &st);
+    if (r) return r;
+    int rc = sqlite3_bind_int64(st, 1, row);
+    if (rc == SQLITE_OK && arg2) rc = sqlite3_bind_int64(st, 2, *arg2);
+    if (rc == SQLITE_OK) rc = step(q, st);
+    if (rc != SQLITE_DONE) r = db_fail(q, rc, what);
+    else *changes = sqlite3_changes64(q->db);
+    stmt_put(q, id, st);
+    return r;
+}
+
+static ken_status sq_source_delete(ken_store *s, int64_t source_id) {
+    sq *q = (sq *)s;
+    ken_status r = need_rw(q, "source_delete");
+    int64_t n = 0;
+    if (!r) r = run_by_id(q, Q_SOURCE_DEL, source_id, NULL, "source_delete", &n);
+    if (!r && n == 0)
+        r = ken_err_set(&s->err, KEN_ERR_NOTFOUND, "store: no source with id %lld",
+                        (long long)source_id);
+    return r;
+}
+
+static ken_status sq_source_list(ken_store *s, const char *collection, const char *prefix,
+                                 ken_store_source_fn fn, void *ud) {
+    sq *q = (sq *)s;
+    sqlite3_stmt *st;
+    ken_status r = stmt_get(q, Q_SOURCE_LIST, &st);
+    if (r) return r;
+    int64_t n;
+    int rc = bind_str(st, 1, collection);
+    if (rc == SQLITE_OK) rc = bind_str(st, 2, prefix && *prefix ? prefix : NULL);
+    r = rc != SQLITE_OK ? db_fail(q, rc, "source_list")
+                        : source_rows(q, st, fn, ud, "source_list", &n);
+    stmt_put(q, Q_SOURCE_LIST, st);
+    return r;
+}
+
+/* ------------------------------------------------------------ documents: read */
+
+/* Fills d from a row of DOC_COLS [, text]. */
+static void doc_from_row(sqlite3_stmt *st, ken_store_doc *d, bool with_text) {
+    memset(d, 0, sizeof *d);
+    d->id = sqlite3_column_int64(st, 0);
+    d->source_id = sqlite3_column_int64(st, 1);
+    d->collection = col_str(st, 2);
+    d->ext_id = col_str(st, 3);
+    d->uri = col_str(st, 4);
+    d->title = col_str(st, 5);
+    d->mime = col_str(st, 6);
+    d->hash = col_str(st, 7);
+    d->mtime = sqlite3_column_int64(st, 8);
+    d->meta_json = col_str(st, 9);
+    d->n_chunks = sqlite3_column_int64(st, 10);
+    d->text_len = (size_t)sqlite3_column_int64(st, 11);
+    if (with_text) {
+        d->text = col_str(st, 12);
+        d->text_len = (size_t)sqlite3_column_bytes(st, 12);
+        if (!d->text) d->text = "";
+    }
+}
+
+static ken_status doc_rows(sq *q, sqlite3_stmt *st, bool with_text, ken_store_doc_fn fn,
+                           void *ud, const char *what, int64_t *n) {
+    int rc;
+    *n = 0;
+    while ((rc = step(q, st)) == SQLITE_ROW) {
+        ken_store_doc d;
+        doc_from_row(st, &d, with_text);
+        (*n)++;
+        if (fn(ud, &d)) return KEN_OK;
+    }
+    return rc == SQLITE_DONE ? KEN_OK : db_fail(q, rc, what);
+}
+
+/* Runs a document query with up to two text parameters (or one integer). */
+static ken_status doc_query(sq *q, int id, const char *a, const char *b, const int64_t *num,
+                            bool with_text, ken_store_doc_fn fn, void *ud, int64_t *n) {
+    sqlite3_stmt *st;
+    ken_status r = stmt_get(q, id, &st);
+    if (r) return r;
+    int rc = num ? sqlite3_bind_int64(st, 1, *num) : bind_str(st, 1, a);
+    if (rc == SQLITE_OK && b) rc = bind_str(st, 2, b);
+    r = rc != SQLITE_OK ? db_fail(q, rc, "reading documents")
+                        : doc_rows(q, st, with_text, fn, ud, "reading documents", n);
+    stmt_put(q, id, st);
+    return r;
+}
+
+static ken_status sq_doc_find(ken_store *s, const char *collection, const char *key,
+                              ken_store_doc_fn fn, void *ud) {
+    sq *q = (sq *)s;
+    if (!collection || !key)
+        return ken_err_set(&s->err, KEN_ERR_INVALID, "store: doc_find: collection and key needed");
+    int64_t n = 0;
+    ken_status r = doc_query(q, Q_DOC_FIND, collection, key, NULL, false, fn, ud, &n);
+    if (!r && n == 0)
+        r = ken_err_set(&s->err, KEN_ERR_NOTFOUND, "store: no document '%s' in collection '%s'",
+                        key, collection);
+    return r;
+}
+
+static ken_status sq_doc_get_id(ken_store *s, int64_t id, ken_store_doc_fn fn, void *ud) {
+    int64_t n = 0;
+    ken_status r = doc_query((sq *)s, Q_DOC_BY_ID, NULL, NULL, &id, true, fn, ud, &n);
+    if (!r && n == 0)
+        r = ken_err_set(&s->err, KEN_ERR_NOTFOUND, "store: no document with id %lld",
+                        (long long)id);
+    return r;
+}
+
+static bool parse_id(const char *ref, int64_t *id) {
+    size_t n = strlen(ref);
+    if (n == 0 || n > 18) return false;
+    int64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ref[i] < '0' || ref[i] > '9') return false;
+        v = v * 10 + (ref[i] - '0');
+    }
+    *id = v;
+    return true;
+}
+
+static ken_status sq_doc_get(ken_store *s, const char *ref, ken_store_doc_fn fn, void *ud) {
+    sq *q = (sq *)s;
+    if (!ref) return ken_err_set(&s->err, KEN_ERR_INVALID, "store: doc_get: no reference");
+    int64_t n = 0, id;
+    ken_status r = KEN_OK;
+    if (parse_id(ref, &id)) r = doc_query(q, Q_DOC_BY_ID, NULL, NULL, &id, true, fn, ud, &n);
+    if (!r && n == 0) r = doc_query(q, Q_DOC_BY_EXT, ref, NULL, NULL, true, fn, ud, &n);
+    if (!r && n == 0) r = doc_query(q, Q_DOC_BY_URI, ref, NULL, NULL, true, fn, ud, &n);
+    if (!r && n == 0)
+        r = ken_err_set(&s->err, KEN_ERR_NOTFOUND, "store: no document '%s' (by id, id or uri)",
+                        ref);
+    return r;
+}
+
+static ken_status sq_doc_list(ken_store *s, const ken_store_filter *f, ken_store_doc_fn fn,
+                              void *ud) {
+    sq *q = (sq *)s;
+    ken_store_filter all = {0};
+    if (!f) f = &all;
+    if (f->limit < 0 || f->offset < 0)
+        return ken_err_set(&s->err, KEN_ERR_INVALID, "store: doc_list: negative limit or offset");
+    sqlite3_stmt *st;
+    ken_status r = stmt_get(q, Q_DOC_LIST, &st);
+    if (r) return r;
+    int64_t n;
+    int rc = bind_str(st, 1, f->collection);
+    if (rc == SQLITE_OK) rc = bind_str(st, 2, f->uri_prefix && *f->uri_prefix ? f->uri_prefix : NULL);
+    if (rc == SQLITE_OK) rc = bind_str(st, 3, f->mime);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 4, f->limit ? f->limit : -1);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 5, f->offset);
+    r = rc != SQLITE_OK ? db_fail(q, rc, "doc_list")
+                        : doc_rows(q, st, false, fn, ud, "doc_list", &n);
+    stmt_put(q, Q_DOC_LIST, st);
+    return r;
+}
+
+/* ------------------------------------------------------------ documents: write */
+
+static bool utf8_cont(const char *t, size_t len, int64_t at) {
+    return (size_t)at < len && ((unsigned char)t[at] & 0xC0) == 0x80;
+}
+
+/* Checks what SQLite would not: spans inside the text and on UTF-8 boundaries. */
+static ken_status check_doc(sq *q, const ken_store_doc *doc, const ken_store_chunk *chunks,
+                            size_t n) {
+    ken_err *e = &q->base.err;
+    if (!doc || !doc->collection || !doc->uri || !*doc->uri)
+        return ken_err_set(e, KEN_ERR_INVALID, "store: doc_put: collection and uri are needed");
+    if (n && !chunks) return ken_err_set(e, KEN_ERR_INVALID, "store: doc_put: chunks missing");
+    if (doc->text_len && !doc->text)
+        return ken_err_set(e, KEN_ERR_INVALID, "store: doc_put: text missing");
+    if (doc->text_len > TEXT_BYTES_MAX)
+        return ken_err_set(e, KEN_ERR_LIMIT, "store: doc_put: '%s': text of %zu bytes is over "
+                           "the limit of %zu", doc->uri, doc->text_len, TEXT_BYTES_MAX);
+    if (n > CHUNKS_MAX)
+        return ken_err_set(e, KEN_ERR_LIMIT, "store: doc_put: '%s': %zu chunks is over the "
+                           "limit of %zu", doc->uri, n, CHUNKS_MAX);
+    const char *t = doc->text ? doc->text : "";
+    if (!ken_utf8_valid(t, doc->text_len))
+        return ken_err_set(e, KEN_ERR_INVALID, "store: doc_put: '%s': text is not valid UTF-8",
+                           doc->uri);
+    for (size_t i = 0; i < n; i++) {
+        const ken_store_chunk *c = &chunks[i];
+        if (c->start < 0 || c->start > c->end || (uint64_t)c->end > doc->text_len)
+            return ken_err_set(e, KEN_ERR_INVALID, "store: doc_put: '%s': chunk %zu span "
+                               "[%lld, %lld) is outside the text (%zu bytes)", doc->uri, i,
+                               (long long)c->start, (long long)c->end, doc->text_len);
+        if (utf8_cont(t, doc->text_len, c->start) || utf8_cont(t, doc->text_len, c->end))
+            return ken_err_set(e, KEN_ERR_INVALID, "store: doc_put: '%s': chunk %zu span "
+                               "[%lld, %lld) splits a UTF-8 character", doc->uri, i,
+                               (long long)c->start, (long long)c->end);
+    }
+    return KEN_OK;
+}
+
+/* The id of (collection, key), 0 if absent. */
+static ken_status doc_key_id(sq *q, const char *collection, const char *key, int64_t *id) {
+    sqlite3_stmt *st;
+    ken_status r = stmt_get(q, Q_DOC_KEY_ID, &st);
+    if (r) return r;
+    *id = 0;
+    int rc = bind_str(st, 1, collection);
+    if (rc == SQLITE_OK) rc = bind_str(st, 2, key);
+    if (rc == SQLITE_OK) rc = step(q, st);
+    if (rc == SQLITE_ROW) *id = sqlite3_column_int64(st, 0);
+    else if (rc != SQLITE_DONE) r = db_fail(q, rc, "doc_put: looking up the old version");
+    stmt_put(q, Q_DOC_KEY_ID, st);
+    return r;
+}
+
+static ken_status doc_insert(sq *q, const ken_store_doc *doc, const char *key, int64_t old_id,
+                             size_t n_chunks, int64_t gen, int64_t *id) {
+    sqlite3_stmt *st;
+    ken_status r = stmt_get(q, Q_DOC_INS, &st);
+    if (r) return r;
+    int rc = old_id ? sqlite3_bind_int64(st, 1, old_id) : sqlite3_bind_null(st, 1);
+    if (rc == SQLITE_OK)
+        rc = doc->source_id ? sqlite3_bind_int64(st, 2, doc->source_id) : sqlite3_bind_null(st, 2);
+    if (rc == SQLITE_OK) rc = bind_str(st, 3, doc->collection);
+    if (rc == SQLITE_OK) rc = bind_str(st, 4, key);
+    if (rc == SQLITE_OK) rc = bind_str(st, 5, doc->ext_id && *doc->ext_id ? doc->ext_id : NULL);
+    if (rc == SQLITE_OK) rc = bind_str(st, 6, doc->uri);
+    if (rc == SQLITE_OK) rc = bind_str(st, 7, doc->title);
+    if (rc == SQLITE_OK) rc = bind_str(st, 8, doc->mime);
+    if (rc == SQLITE_OK) rc = bind_str(st, 9, doc->hash);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 10, doc->mtime);
+    if (rc == SQLITE_OK) rc = bind_str(st, 11, doc->meta_json);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 12, gen);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 13, (int64_t)n_chunks);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 14, (int64_t)doc->text_len);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text64(st, 15, doc->text ? doc->text : "", doc->text_len,
+                                 SQLITE_STATIC, SQLITE_UTF8);
+    if (rc == SQLITE_OK) rc = step(q, st);
+    if (rc == SQLITE_DONE) *id = sqlite3_last_insert_rowid(q->db);
+    else r = db_fail(q, rc, "doc_put: writing the document");
+    stmt_put(q, Q_DOC_INS, st);
+    return r;
+}
+
+/* Inserts the chunk rows and their FTS rows: two inserts per chunk, the
+ * chunk text bound in place from the document text (no copy). */
+static ken_status chunks_insert(sq *q, const ken_store_doc *doc, int64_t doc_id,
+                                const ken_store_chunk *chunks, size_t n) {
+    sqlite3_stmt *ci = NULL, *fi = NULL;
+    ken_status r = stmt_get(q, Q_CHUNK_INS, &ci);
+    if (!r) r = stmt_get(q, Q_FTS_INS, &fi);
+    const char *text = doc->text ? doc->text : "";
+    for (size_t i = 0; i < n && !r; i++) {
+        const ken_store_chunk *c = &chunks[i];
+        const char *what = "doc_put: writing a chunk";
+        int rc = sqlite3_bind_int64(ci, 1, doc_id);
+        if (rc == SQLITE_OK) rc = sqlite3_bind_int(ci, 2, c->ordinal);
+        if (rc == SQLITE_OK) rc = sqlite3_bind_int64(ci, 3, c->start);
+        if (rc == SQLITE_OK) rc = sqlite3_bind_int64(ci, 4, c->end);
+        if (rc == SQLITE_OK) rc = bind_str(ci, 5, c->heading ? c->heading : "");
+        if (rc == SQLITE_OK) rc = sqlite3_bind_int(ci, 6, c->page);
+        if (rc == SQLITE_OK) rc = sqlite3_bind_int(ci, 7, c->tokens);
+        if (rc == SQLITE_OK) rc = step(q, ci);
+        if (rc == SQLITE_DONE) {
+            rc = sqlite3_reset(ci);
+            what = "doc_put: indexing a chunk";
+            if (rc == SQLITE_OK) rc = sqlite3_bind_int64(fi, 1, sqlite3_last_insert_rowid(q->db));
+            if (rc == SQLITE_OK)
+                rc = sqlite3_bind_text64(fi, 2, text + c->start, (uint64_t)(c->end - c->start),
+                                         SQLITE_STATIC, SQLITE_UTF8);
+            if (rc == SQLITE_OK) rc = bind_str(fi, 3, c->heading ? c->heading : "");
+            if (rc == SQLITE_OK) rc = bind_str(fi, 4, doc->title);
+            if (rc == SQLITE_OK) rc = step(q, fi);
+            if (rc == SQLITE_DONE) rc = sqlite3_reset(fi);
+        }
+        if (rc != SQLITE_OK && rc != SQLITE_DONE) r = db_fail(q, rc, what);
+    }
+    stmt_put(q, Q_CHUNK_INS, ci);
+    stmt_put(q, Q_FTS_INS, fi);
+    return r;
+}
+
+/* The body of doc_put, inside a transaction or savepoint. A replaced
+ * document keeps its id: the old row is deleted (the trigger drops its FTS
+ * rows, the cascade its chunks) and the new one inserted with the same id. */
+static ken_status doc_put_body(sq *q, const ken_store_doc *doc, const ken_store_chunk *chunks,
+                               size_t n, int64_t gen, int64_t *id, bool *replaced) {
+    const char *key = doc->ext_id && *doc->ext_id ? doc->ext_id : doc->uri;
+    int64_t old_id = 0, changes = 0;
+    ken_status r = doc_key_id(q, doc->collection, key, &old_id);
+    if (!r && old_id) r = run_by_id(q, Q_DOC_DEL, old_id, NULL, "doc_put: removing the old "
+                                    "version", &changes);
+    if (!r) r = doc_insert(q, doc, key, old_id, n, gen, id);
+    if (!r) r = chunks_insert(q, doc, *id, chunks, n);
+    if (!r) *replaced = old_id != 0;
+    return r;
+}
+
+static ken_status sq_doc_put(ken_store *s, const ken_store_doc *doc, const ken_store_chunk *chunks,
+                             size_t n_chunks, int64_t gen, int64_t *id_out, bool *replaced) {
+    sq *q = (sq *)s;
+    ken_status r = need_rw(q, "doc_put");
+    if (!r) r = check_doc(q, doc, chunks, n_chunks);
+    if (r) return r;
+    /* Alone, doc_put takes the write lock up front (BEGIN IMMEDIATE: no
+     * read-to-write upgrade that could fail as busy); inside the caller's
+     * transaction a savepoint makes a failed put undo only itself. */
+    bool own_tx = !q->in_tx;
+    r = run(q, own_tx ? Q_BEGIN : Q_SAVEPOINT, "doc_put: starting");
+    if (r) return r;
+    int64_t id = 0;
+    bool rep = false;
+    r = doc_put_body(q, doc, chunks, n_chunks, gen, &id, &rep);
+    if (!r) {
+        r = run(q, own_tx ? Q_COMMIT : Q_RELEASE, "doc_put: committing");
+        if (!r) {
+            if (id_out) *id_out = id;
+            if (replaced) *replaced = rep;
+            return KEN_OK;
+        }
+    }
+    /* Undo this put only; the first error's message is kept. */
+    ken_err keep = s->err;
+    bool in_tx = q->in_tx;
+    if (!sqlite3_get_autocommit(q->db)) {
+        if (own_tx) {
+            run(q, Q_ROLLBACK, "doc_put: rolling back");
+        } else {
+            run(q, Q_ROLLBACK_TO, "doc_put: rolling back");
+            run(q, Q_RELEASE, "doc_put: rolling back");
+        }
+    }
+    q->in_tx = in_tx && !sqlite3_get_autocommit(q->db);
+    s->err = keep;
+    return r;
+}
+
+static ken_status sq_doc_touch(ken_store *s, int64_t doc_id, int64_t gen) {
+    sq *q = (sq *)s;
+    int64_t n = 0;
+    ken_status r = need_rw(q, "doc_touch");
+    if (!r) r = run_by_id(q, Q_DOC_TOUCH, doc_id, &gen, "doc_touch", &n);
+    if (!r && n == 0)
+        r = ken_err_set(&s->err, KEN_ERR_NOTFOUND, "store: no document with id %lld",
+                        (long long)doc_id);
+    return r;
+}
+
+static ken_status sq_source_prune(ken_store *s, int64_t source_id, int64_t gen,
+                                  int64_t *n_removed) {
+    sq *q = (sq *)s;
+    int64_t n = 0;
+    ken_status r = need_rw(q, "source_prune");
+    if (!r) r = run_by_id(q, Q_PRUNE, source_id, &gen, "source_prune", &n);
+    if (!r && n_removed) *n_removed = n;
+    return r;
+}
+
+static ken_status sq_doc_delete(ken_store *s, int64_t doc_id) {
+    sq *q = (sq *)s;
+    int64_t n = 0;
+    ken_status r = need_rw(q, "doc_delete");
+    if (!r) r = run_by_id(q, Q_DOC_DEL, doc_id, NULL, "doc_delete", &n);
+    if (!r && n == 0)
+        r = ken_err_set(&s->err, KEN_ERR_NOTFOUND, "store: no document with id %lld",
+                        (long long)doc_id);
+    return r;
+}
+
+/* ------------------------------------------------------------ chunks */
+
+static void chunk_from_row(sqlite3_stmt *st, ken_store_chunk *c) {
+    memset(c, 0, sizeof *c);
+    c->id = sqlite3_column_int64(st, 0);
+    c->doc_id = sqlite3_column_int64(st, 1);
+    c->ordinal = sqlite3_column_int(st, 2);
+    c->start = sqlite3_column_int64(st, 3);
+    c->end = sqlite3_column_int64(st, 4);
+    c->heading = col_str(st, 5);
+    c->page = sqlite3_column_int(st, 6);
+    c->tokens = sqlite3_column_int(st, 7);
+}
+
+/* Hands the chunks of doc_id to fn, slicing their text from the document
+ * text, which is read once. */
+static ken_status sq_chunk_list(ken_store *s, int64_t doc_id, ken_store_chunk_fn fn, void *ud) {
+    sq *q = (sq *)s;
+    sqlite3_stmt *dt = NULL, *cl = NULL;
+    ken_status r = stmt_get(q, Q_DOC_TEXT, &dt);
+    if (!r) r = stmt_get(q, Q_CHUNK_LIST, &cl);
+    int rc = SQLITE_OK;
+    if (!r) {
+        rc = sqlite3_bind_int64(dt, 1, doc_id);
+        if (rc == SQLITE_OK) rc = step(q, dt);
+        if (rc == SQLITE_DONE)
+            r = ken_err_set(&s->err, KEN_ERR_NOTFOUND, "store: no document with id %lld",
+                            (long long)doc_id);
+        else if (rc != SQLITE_ROW)
+            r = db_fail(q, rc, "chunk_list: reading the document");
+    }
+    if (!r) {
+        const char *text = col_str(dt, 0);
+        size_t len = (size_t)sqlite3_column_bytes(dt, 0);
+        if (!text) text = "";
+        rc = sqlite3_bind_int64(cl, 1, doc_id);
+        while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+            if ((rc = step(q, cl)) != SQLITE_ROW) break;
+            ken_store_chunk c;
+            chunk_from_row(cl, &c);
+            if (c.start < 0 || c.end < c.start || (uint64_t)c.end > len) {
+                r = ken_err_set(&s->err, KEN_ERR_STORE, "store: chunk %lld of document %lld "
+                                "points outside its text (corrupt store)", (long long)c.id,
+                                (long long)doc_id);
+                break;
+            }
+            c.text = text + c.start;
+            c.text_len = (size_t)(c.end - c.start);
+            if (fn(ud, &c)) { rc = SQLITE_DONE; break; }
+        }
+        if (!r && rc != SQLITE_DONE) r = db_fail(q, rc, "chunk_list");
+    }
+    stmt_put(q, Q_CHUNK_LIST, cl);
+    stmt_put(q, Q_DOC_TEXT, dt);
+    return r;
+}
+
+static ken_status sq_chunk_get(ken_store *s, int64_t chunk_id, ken_store_chunk_fn fn, void *ud) {
+    sq *q = (sq *)s;
+    sqlite3_stmt *st;
+    ken_status r = stmt_get(q, Q_CHUNK_GET, &st);
+    if (r) return r;
+    int rc = sqlite3_bind_int64(st, 1, chunk_id);
+    if (rc == SQLITE_OK) rc = step(q, st);
+    if (rc == SQLITE_ROW) {
+        ken_store_chunk c;
+        chunk_from_row(st, &c);
+        c.text = col_str(st, 8);
+        c.text_len = (size_t)sqlite3_column_bytes(st, 8);
+        if (!c.text) c.text = "";
+        fn(ud, &c);
+    } else if (rc == SQLITE_DONE) {
+        r = ken_err_set(&s->err, KEN_ERR_NOTFOUND, "store: no chunk with id %lld",
+                        (long long)chunk_id);
+    } else {
+        r = db_fail(q, rc, "chunk_get");
+    }
+    stmt_put(q, Q_CHUNK_GET, st);
+    return r;
+}
+
+/* ------------------------------------------------------------ stats, config, check */
+
+/* Runs a one-shot query (not cached) and reads up to n integer columns of its
+ * first row. */
+static ken_status query_ints(sq *q, const char *sql, int64_t *v, int n, const char *what) {
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(q->db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK) rc = step(q, st);
+    if (rc == SQLITE_ROW) {
+        for (int i = 0; i < n; i++) v[i] = sqlite3_column_int64(st, i);
+        rc = SQLITE_OK;
+    } else if (rc == SQLITE_DONE) {
+        for (int i = 0; i < n; i++) v[i] = 0;
+        rc = SQLITE_OK;
+    }
+    ken_status r = rc == SQLITE_OK ? KEN_OK : db_fail(q, rc, what);
+    sqlite3_finalize(st);
+    return r;
+}
+
+static ken_status sq_stats(ken_store *s, ken_store_stats *out) {
+    sq *q = (sq *)s;
+    memset(out, 0, sizeof *out);
+    int64_t v[3];
+    ken_status r = query_ints(q, "SELECT count(*) FROM sources", v, 1, "stats");
+    if (r) return r;
+    out->sources = v[0];
+    r = query_ints(q, "SELECT count(*), coalesce(sum(text_bytes), 0), count(DISTINCT collection)"
+                      " FROM documents", v, 3, "stats");
+    if (r) return r;
+    out->documents = v[0];
+    out->text_bytes = v[1];
+    out->collections = v[2];
+    if ((r = query_ints(q, "SELECT count(*) FROM chunks", v, 1, "stats"))) return r;
+    out->chunks = v[0];
+    if ((r = query_ints(q, "SELECT page_count * page_size FROM pragma_page_count,"
+                           " pragma_page_size", v, 1, "stats")))
+        return r;
+    out->file_bytes = v[0];
+    if ((r = query_ints(q, "PRAGMA user_version", v, 1, "stats"))) return r;
+    out->schema_version = (int32_t)v[0];
+    return KEN_OK;
+}
+
+static ken_status sq_config_get(ken_store *s, const char *key, ken_buf *out) {
+    sq *q = (sq *)s;
+    if (!key || !out) return ken_err_set(&s->err, KEN_ERR_INVALID, "store: config_get: no key");
+    sqlite3_stmt *st;
+    ken_status r = stmt_get(q, Q_CONFIG_GET, &st);
+    if (r) return r;
+    int rc = bind_str(st, 1, key);
+    if (rc == SQLITE_OK) rc = step(q, st);
+    if (rc == SQLITE_ROW) {
+        const char *v = col_str(st, 0);
+        ken_buf_reset(out);
+        r = ken_buf_append(out, v ? v : "", (size_t)sqlite3_column_bytes(st, 0));
+        if (r) r = ken_err_set(&s->err, r, "store: config_get: '%s': value too large", key);
+    } else if (rc == SQLITE_DONE) {
+        r = ken_err_set(&s->err, KEN_ERR_NOTFOUND, "store: config key '%s' is not set", key);
+    } else {
+        r = db_fail(q, rc, "config_get");
+    }
+    stmt_put(q, Q_CONFIG_GET, st);
+    return r;
+}
+
+static ken_status sq_config_set(ken_store *s, const char *key, const char *value) {
+    sq *q = (sq *)s;
+    ken_status r = need_rw(q, "config_set");
+    if (r) return r;
+    if (!key || !value)
+        return ken_err_set(&s->err, KEN_ERR_INVALID, "store: config_set: key and value needed");
+    sqlite3_stmt *st;
+    if ((r = stmt_get(q, Q_CONFIG_SET, &st))) return r;
+    int rc = bind_str(st, 1, key);
+    if (rc == SQLITE_OK) rc = bind_str(st, 2, value);
+    if (rc == SQLITE_OK) rc = step(q, st);
+    if (rc != SQLITE_DONE) r = db_fail(q, rc, "config_set");
+    stmt_put(q, Q_CONFIG_SET, st);
+    return r;
+}
+
+/* Collects the rows of a check query that are not "ok" into the message. */
+static ken_status check_query(sq *q, const char *sql, const char *what, bool ok_row) {
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(q->db, sql, -1, &st, NULL);
+    ken_status r = KEN_OK;
+    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+        if ((rc = step(q, st)) != SQLITE_ROW) break;
+        const char *v = col_str(st, 0);
+        if (ok_row && v && strcmp(v, "ok") == 0) continue;
+        r = ken_err_set(&q->base.err, KEN_ERR_STORE, "store: %s failed: %s", what,
+                        v ? v : "(row)");
+        break;
+    }
+    if (!r && rc != SQLITE_DONE) r = db_fail(q, rc, what);
+    sqlite3_finalize(st);
+    return r;
+}
+
+/* Full consistency check: SQLite's integrity check, foreign keys, and (when
+ * writable: FTS5 runs it as an INSERT) the FTS index against the chunks. */
+static ken_status sq_check(ken_store *s) {
+    sq *q = (sq *)s;
+    ken_status r = check_query(q, "PRAGMA integrity_check", "integrity check", true);
+    if (!r) r = check_query(q, "PRAGMA foreign_key_check", "foreign key check", false);
+    if (!r && !q->readonly)
+        r = check_query(q, "INSERT INTO chunks_fts(chunks_fts, rank) VALUES('integrity-check', 1)",
+                        "FTS index check", false);
+    return r;
+}
+
+/* ------------------------------------------------------------ open, migrate, close */
+
+static void sq_close(ken_store *s) {
+    sq *q = (sq *)s;
+    if (!q) return;
+    for (int i = 0; i < Q_N; i++) sqlite3_finalize(q->stmt[i]);
+    sqlite3_close_v2(q->db);    /* rolls back an open transaction */
+    free(q);
+}
+
+static ken_status exec(sq *q, const char *sql, const char *what) {
+    char *msg = NULL;
+    int rc = sqlite3_exec(q->db, sql, NULL, NULL, &msg);
+    ken_status r = KEN_OK;
+    if (rc != SQLITE_OK)
+        r = ken_err_set(&q->base.err, status_of(rc), "store: %s: %s", what,
+                        msg ? msg : sqlite3_errstr(rc));
+    sqlite3_free(msg);
+    return r;
+}
+
+/* Reads application_id, user_version and the number of schema objects. A
+ * file that is not SQLite fails here (the header is read first). */
+static ken_status read_identity(sq *q, const char *path, int64_t v[3]) {
+    ken_status r = query_ints(q, "SELECT a.application_id, u.user_version,"
+                                 " (SELECT count(*) FROM sqlite_schema)"
+                                 " FROM pragma_application_id a, pragma_user_version u",
+                              v, 3, "reading the schema version");
+    if (r && (status_of(sqlite3_errcode(q->db)) == KEN_ERR_STORE))
+        return ken_err_set(&q->base.err, KEN_ERR_FORMAT, "store '%s' is not a ken store (not an "
+                           "SQLite database, or corrupt): %s", path, sqlite3_errmsg(q->db));
+    return r;
+}
+
+/* Checks the identity: a ken store of a version we know, or an empty file.
+ * *version is 0 for an empty database. */
+static ken_status check_identity(sq *q, const char *path, const int64_t v[3], int *version) {
+    ken_err *e = &q->base.err;
+    if (v[0] != APP_ID) {
+        if (v[1] != 0 || v[2] != 0)
+            return ken_err_set(e, KEN_ERR_FORMAT, "'%s' is an SQLite database but not a ken "
+                               "store", path);
+        *version = 0;
+        return KEN_OK;
+    }
+    if (v[1] > SCHEMA_MAX)
+        return ken_err_set(e, KEN_ERR_VERSION, "store schema version %lld is newer than this "
+                           "ken supports (%d); upgrade ken", (long long)v[1], SCHEMA_MAX);
+    if (v[1] < 0)
+        return ken_err_set(e, KEN_ERR_FORMAT, "store '%s' has an invalid schema version %lld",
+                           path, (long long)v[1]);
+    *version = (int)v[1];
+    return KEN_OK;
+}
+
+/* Applies the missing migrations in one transaction, re-reading the version
+ * under the write lock (another process may have migrated meanwhile). */
+static ken_status migrate(sq *q, const char *path) {
+    ken_status r = exec(q, "BEGIN IMMEDIATE", "migrating the schema");
+    if (r) return r;
+    int64_t v[3];
+    int version = 0;
+    r = read_identity(q, path, v);
+    if (!r) r = check_identity(q, path, v, &version);
+    for (int i = version; !r && i < SCHEMA_MAX; i++) {
+        char what[64];
+        snprintf(what, sizeof what, "migrating the schema to version %d", i + 1);
+        r = exec(q, migrations[i], what);
+    }
+    if (!r && version < SCHEMA_MAX) {
+        char sql[128];
+        snprintf(sql, sizeof sql, "PRAGMA application_id = %d; PRAGMA user_version = %d",
+                 APP_ID, SCHEMA_MAX);
+        r = exec(q, sql, "setting the schema version");
+    }
+    if (!r) return exec(q, "COMMIT", "committing the schema migration");
+    ken_err keep = q->base.err;
+    sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+    q->base.err = keep;
+    return r;
+}
+
+/* Connection settings, the schema check and migration, the generation. */
+static ken_status setup(sq *q, const char *path) {
+    sqlite3_extended_result_codes(q->db, 1);
+    sqlite3_busy_timeout(q->db, BUSY_TIMEOUT_MS);
+    int64_t v[3];
+    int version = 0;
+    ken_status r = read_identity(q, path, v);
+    if (!r) r = check_identity(q, path, v, &version);
+    if (r) return r;
+    if (q->readonly && version == 0)
+        return ken_err_set(&q->base.err, KEN_ERR_FORMAT, "store '%s' is empty (never "
+                           "initialized); open it read-write first", path);
+    if (q->readonly && version < SCHEMA_MAX)
+        return ken_err_set(&q->base.err, KEN_ERR_VERSION, "store schema version %d is older "
+                           "than this ken's (%d); open it read-write once to migrate it",
+                           version, SCHEMA_MAX);
+    r = exec(q, "PRAGMA foreign_keys = ON", "enabling foreign keys");
+    if (!r && !q->readonly) {
+        /* WAL persists in the file; NORMAL sync is durable against process
+         * crashes in WAL mode (see the top of this file). */
+        r = exec(q, "PRAGMA journal_mode = WAL", "enabling WAL");
+        if (!r) r = exec(q, "PRAGMA synchronous = NORMAL", "setting synchronous");
+        if (!r && version < SCHEMA_MAX) r = migrate(q, path);
+    }
+    if (r) return r;
+    int64_t gen = 0;
+    r = query_ints(q, "SELECT coalesce(max(seen_gen), 0) + 1 FROM documents", &gen, 1,
+                   "reading the generation");
+    q->base.gen = gen;
+    return r;
+}
+
+ken_status ken_store_open_sqlite(const ken_store_opts *opts, ken_store **out, ken_err *err) {
+    KEN_ASSERT(out);
+    *out = NULL;
+    if (!opts || !opts->path || !*opts->path)
+        return ken_err_set(err, KEN_ERR_INVALID, "store: no path given");
+    const char *path = opts->path;
+    struct stat sb;
+    if (stat(path, &sb) != 0) {
+        if (errno != ENOENT)
+            return ken_err_set(err, KEN_ERR_IO, "store '%s': %s", path, strerror(errno));
+        if (!opts->create || opts->readonly)
+            return ken_err_set(err, KEN_ERR_NOTFOUND, "store '%s' does not exist", path);
+        ken_status r = ken_mkdir_parent(path, err);
+        if (r) return r;
+    } else if (S_ISDIR(sb.st_mode)) {
+        return ken_err_set(err, KEN_ERR_INVALID, "store '%s' is a folder, not a file", path);
+    }
+    sq *q = calloc(1, sizeof *q);
+    if (!q) return ken_err_set(err, KEN_ERR_NOMEM, "store: out of memory");
+    q->base.ops = &sqlite_ops;
+    q->readonly = opts->readonly;
+    int flags = opts->readonly ? SQLITE_OPEN_READONLY
+                               : SQLITE_OPEN_READWRITE | (opts->create ? SQLITE_OPEN_CREATE : 0);
+    int rc = sqlite3_open_v2(path, &q->db, flags, NULL);
+    ken_status r;
+    if (rc != SQLITE_OK)
+        r = ken_err_set(err, status_of(rc), "store '%s': cannot open: %s", path,
+                        q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc));
+    else if ((r = setup(q, path)))
+        ken_err_set(err, r, "%s", q->base.err.msg);
+    if (r) {
+        sq_close(&q->base);
+        return r;
+    }
+    *out = &q->base;
+    return KEN_OK;
+}
+
+static const ken_store_ops sqlite_ops = {
+    .name = "sqlite",
+    .close = sq_close,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .source_get = sq_source_get,
+    .source_put = sq_source_put,
+    .source_delete = sq_source_delete,
+    .source_list = sq_source_list,
+    .doc_find = sq_doc_find,
+    .doc_put = sq_doc_put,
+    .doc_touch = sq_doc_touch,
+    .source_prune = sq_source_prune,
+    .doc_delete = sq_doc_delete,
+    .doc_get = sq_doc_get,
+    .doc_get_id = sq_doc_get_id,
+    .doc_list = sq_doc_list,
+    .chunk_list = sq_chunk_list,
+    .chunk_get = sq_chunk_get,
+    .stats = sq_stats,
+    .config_get = sq_config_get,
+    .config_set = sq_config_set,
+    .check = sq_check,
+};
