@@ -1,0 +1,161 @@
+/* nn.h: tensor data types, quantization, dot-product kernels, matrix products
+ * and the thread pool of ken's inference engine.
+ *
+ * Types are ggml's (ken_dtype from gguf/gguf.h) with ggml's exact block
+ * layouts, so GGUF tensors are used in place (mmap'd, never converted).
+ *
+ * Ownership: nothing here allocates behind the caller's back except
+ * ken_pool_new (freed by ken_pool_free) and ken_nn_work (scratch the caller
+ * owns, released with ken_nn_work_free). Every pointer argument is borrowed
+ * for the duration of the call. Row functions take n = number of elements,
+ * which must be a multiple of the type's block size (checked with asserts;
+ * use ken_nn_row_bytes to validate sizes coming from files: it returns 0 for
+ * bad combinations).
+ *
+ * Numerics follow llama.cpp's CPU backend:
+ *  - ken_nn_quantize_row is the reference quantizer (ggml's
+ *    quantize_row_*_ref; no importance matrix): byte-identical to
+ *    llama-quantize's output.
+ *  - a matrix product quantizes the activation row first, to the type
+ *    ken_nn_act_type(weight type) returns (Q8_0, Q8_1, Q8_K, F16, BF16 or
+ *    F32), exactly as llama.cpp's x86 code does (ken_nn_quantize_act), then
+ *    computes integer dot products per block and scales them.
+ *  - every kernel has a scalar reference (the _ref functions, the definition
+ *    of correctness) and SIMD variants picked at run time by CPU feature
+ *    detection; tests compare them. */
+#ifndef KEN_NN_H
+#define KEN_NN_H
+
+#include "gguf/gguf.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ------------------------------------------------------------ types */
+
+/* True for the types nn can dequantize and multiply: F32, F16, BF16, Q4_0,
+ * Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, Q2_K..Q6_K, Q8_K. */
+bool ken_nn_type_ok(ken_dtype t);
+/* True for the weight types ken_nn_quantize_row can produce (all of the
+ * above except the activation-only Q8_1 and Q8_K). */
+bool ken_nn_can_quantize(ken_dtype t);
+int64_t ken_nn_block(ken_dtype t);            /* elements per block; 0 if unsupported */
+size_t ken_nn_block_bytes(ken_dtype t);       /* bytes per block; 0 if unsupported */
+/* Bytes of a row of n elements; 0 when t is unsupported, n <= 0, n is not a
+ * multiple of the block size, or the size would overflow. */
+size_t ken_nn_row_bytes(ken_dtype t, int64_t n);
+/* The activation type llama.cpp pairs with weight type w in a matrix
+ * product: Q8_0 for Q4_0/Q5_0/Q8_0, Q8_1 for Q4_1/Q5_1, Q8_K for K-quants,
+ * F16 for F16, BF16 for BF16, F32 for F32. */
+ken_dtype ken_nn_act_type(ken_dtype w);
+
+/* Scalar conversions (round to nearest even, like F16C / ggml). */
+float ken_nn_fp16_to_fp32(uint16_t h);
+uint16_t ken_nn_fp32_to_fp16(float f);
+float ken_nn_bf16_to_fp32(uint16_t h);
+uint16_t ken_nn_fp32_to_bf16(float f);
+
+/* ------------------------------------------------------------ rows */
+
+/* src[n] of type t -> dst[n] floats (exact, as ggml's dequantize_row_*). */
+void ken_nn_dequantize_row(ken_dtype t, const void *src, float *dst, int64_t n);
+/* Reference quantizer for model files: src[n] floats -> dst
+ * (ken_nn_row_bytes(t, n) bytes). t must satisfy ken_nn_can_quantize. */
+void ken_nn_quantize_row(ken_dtype t, const float *src, void *dst, int64_t n);
+/* Activation quantizer used by the matrix products (act = Q8_0, Q8_1, Q8_K,
+ * F16, BF16 or F32): Q8_0/Q8_1 as llama.cpp's x86 path (scale 127/amax,
+ * round half to even), Q8_K as ggml's reference. */
+void ken_nn_quantize_act(ken_dtype act, const float *x, void *dst, int64_t n);
+
+/* ------------------------------------------------------------ dot products */
+
+/* w: one row of weight type wt; x: the activation row already quantized to
+ * ken_nn_act_type(wt); n elements. Returns Σ w·x. */
+typedef float (*ken_nn_dot_fn)(const void *w, const void *x, int64_t n);
+
+typedef enum {
+    KEN_NN_SIMD_NONE = 0,   /* scalar reference */
+    KEN_NN_SIMD_AVX2 = 1,   /* AVX2 + FMA + F16C */
+    KEN_NN_SIMD_AVX512 = 2, /* AVX-512 F/BW/VL + VNNI (where a kernel exists) */
+    KEN_NN_SIMD_COUNT
+} ken_nn_simd;
+
+/* The best level this CPU supports (detected once). */
+ken_nn_simd ken_nn_simd_detected(void);
+/* The level used by ken_nn_vec_dot and the matrix products: the detected
+ * one unless lowered with ken_nn_simd_set (tests, benchmarks); returns the
+ * level in effect (never above what the CPU supports). Not thread-safe:
+ * call before starting work. */
+ken_nn_simd ken_nn_simd_set(ken_nn_simd level);
+ken_nn_simd ken_nn_simd_get(void);
+const char *ken_nn_simd_name(ken_nn_simd level);
+
+/* The kernel for weight type wt at exactly this level, or NULL when that
+ * level has no kernel of its own for wt (or the CPU lacks it). Level NONE
+ * always returns the reference for supported types. */
+ken_nn_dot_fn ken_nn_dot_kernel(ken_dtype wt, ken_nn_simd level);
+/* The kernel in use: the highest level <= ken_nn_simd_get() that has one. */
+ken_nn_dot_fn ken_nn_dot_best(ken_dtype wt);
+
+float ken_nn_vec_dot(ken_dtype wt, const void *w, const void *x, int64_t n);
+float ken_nn_vec_dot_ref(ken_dtype wt, const void *w, const void *x, int64_t n);
+
+/* ------------------------------------------------------------ thread pool */
+
+/* A fixed set of worker threads. ken_pool_run calls fn(ctx, ith, nth) once
+ * on each of the nth = n_threads threads (the caller is thread 0) and
+ * returns when all are done. Idle workers spin for a short while, then sleep
+ * on a condition variable, so a pool costs nothing when another process
+ * needs the cores. One run at a time per pool (runs from several threads
+ * at once must be serialized by the caller). */
+typedef struct ken_pool ken_pool;
+typedef void (*ken_pool_fn)(void *ctx, int ith, int nth);
+
+#define KEN_POOL_MAX_THREADS 256
+/* n_threads in 1..KEN_POOL_MAX_THREADS (1 = no workers, runs inline). */
+ken_status ken_pool_new(int n_threads, ken_pool **out);
+void ken_pool_free(ken_pool *p);                  /* NULL is a no-op */
+int ken_pool_threads(const ken_pool *p);          /* 1 for NULL */
+/* p may be NULL: then fn(ctx, 0, 1). */
+void ken_pool_run(ken_pool *p, ken_pool_fn fn, void *ctx);
+/* How long idle workers poll before sleeping, in pause iterations
+ * (default KEN_POOL_SPIN_DEFAULT; 0 = sleep at once). */
+#define KEN_POOL_SPIN_DEFAULT 20000u
+void ken_pool_set_spin(ken_pool *p, uint32_t spin_iters);
+/* Splits [0, n) into nth nearly equal contiguous ranges; range ith. */
+void ken_pool_split(int64_t n, int ith, int nth, int64_t *begin, int64_t *end);
+
+/* ------------------------------------------------------------ products */
+
+/* Scratch memory for the quantized activations; grows as needed (capped by
+ * KEN_NN_WORK_MAX). Zero-initialize, release with ken_nn_work_free. */
+typedef struct {
+    void *data;
+    size_t cap;
+} ken_nn_work;
+#define KEN_NN_WORK_MAX ((size_t)1 << 32)
+void ken_nn_work_free(ken_nn_work *w);
+
+/* A weight matrix of n_out rows of n_in elements of type type (row i =
+ * output feature i), rows packed at ken_nn_row_bytes(type, n_in) bytes. */
+typedef struct {
+    ken_dtype type;
+    int64_t n_in, n_out;
+    const void *data;
+} ken_nn_mat;
+
+/* y[t][o] = Σ_i W[o][i] · x[t][i] for t < n_tok, o < n_out.
+ * x is [n_tok][n_in] floats, y is [n_tok][n_out] floats (must not overlap x).
+ * The activation rows are quantized once, then output rows are split across
+ * the pool's threads: each output value is computed by exactly one thread in
+ * the same order whatever the thread count, so results do not depend on it.
+ * pool may be NULL (single thread). Errors: KEN_ERR_INVALID (bad type or
+ * shape), KEN_ERR_NOMEM / KEN_ERR_LIMIT (scratch). */
+ken_status ken_nn_matmul(ken_pool *pool, const ken_nn_mat *w, const float *x, int64_t n_tok,
+                         float *y, ken_nn_work *work);
+/* The same for one token. */
+ken_status ken_nn_matvec(ken_pool *pool, const ken_nn_mat *w, const float *x, float *y,
+                         ken_nn_work *work);
+
+#endif

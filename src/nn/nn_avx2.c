@@ -1,0 +1,354 @@
+/* nn_avx2.c: AVX2 + FMA + F16C dot-product kernels. Compiled with target
+ * attributes (not -mavx2) so the default build stays portable; nn_dot.c
+ * installs them only after __builtin_cpu_supports says the CPU has them.
+ *
+ * Every kernel mirrors its _ref twin in nn_dot.c: the K-quant kernels form the
+ * same per-super-block integer sums and then the same float expression (so
+ * they are bit-identical to the reference); the 32-element formats keep eight
+ * float lanes and differ from the reference only by summation order. */
+#include "nn/nn_impl.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+
+#include <immintrin.h>
+
+/* The scalar tails and the K-quant block sums must round like nn_dot.c's
+ * references: no implicit FMA contraction (GCC in ISO mode does none). */
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#endif
+
+#define TGT __attribute__((target("avx2,fma,f16c")))
+
+TGT static inline float h2f(ken_half h) { return _cvtsh_ss(h); }
+
+TGT static inline float hsum_ps(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+TGT static inline int hsum_epi32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(s);
+}
+
+TGT static inline __m256i loadu256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
+
+/* 16 bytes of packed nibbles -> 32 bytes: low nibbles first, then high. */
+TGT static inline __m256i nibbles32(const uint8_t *p) {
+    __m128i t = _mm_loadu_si128((const __m128i *)p);
+    __m256i v = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
+    return _mm256_and_si256(v, _mm256_set1_epi8(0xF));
+}
+
+/* Eight int32 partial sums of x·y for signed bytes (|y| <= 127). */
+TGT static inline __m256i dot_s8(__m256i x, __m256i y) {
+    __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+    return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+}
+
+/* The same for unsigned x < 128. */
+TGT static inline __m256i dot_u8(__m256i x, __m256i y) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(x, y), _mm256_set1_epi16(1));
+}
+
+/* Byte i = 0xFF where bit i of bits is set. */
+TGT static inline __m256i bits_to_bytes(uint32_t bits) {
+    const __m256i shuf = _mm256_setr_epi64x(0, 0x0101010101010101LL, 0x0202020202020202LL,
+                                            0x0303030303030303LL);
+    const __m256i m = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)bits), shuf);
+    return _mm256_cmpeq_epi8(_mm256_and_si256(v, m), m);
+}
+
+/* ------------------------------------------------------------ float types */
+
+TGT static float dot_f32(const void *w, const void *x, int64_t n) {
+    const float *a = w, *b = x;
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
+        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
+    }
+    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    float s = hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+TGT static inline __m256 ld_f16(const uint8_t *p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+}
+
+TGT static float dot_f16(const void *w, const void *x, int64_t n) {
+    const uint8_t *a = w, *b = x;
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_fmadd_ps(ld_f16(a + 2 * i), ld_f16(b + 2 * i), s0);
+        s1 = _mm256_fmadd_ps(ld_f16(a + 2 * i + 16), ld_f16(b + 2 * i + 16), s1);
+        s2 = _mm256_fmadd_ps(ld_f16(a + 2 * i + 32), ld_f16(b + 2 * i + 32), s2);
+        s3 = _mm256_fmadd_ps(ld_f16(a + 2 * i + 48), ld_f16(b + 2 * i + 48), s3);
+    }
+    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(ld_f16(a + 2 * i), ld_f16(b + 2 * i), s0);
+    float s = hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < n; i++) s += half_at(a + 2 * i) * half_at(b + 2 * i);
+    return s;
+}
+
+TGT static inline __m256 ld_bf16(const uint8_t *p) {
+    __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+}
+
+TGT static float dot_bf16(const void *w, const void *x, int64_t n) {
+    const uint8_t *a = w, *b = x;
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = _mm256_fmadd_ps(ld_bf16(a + 2 * i), ld_bf16(b + 2 * i), s0);
+        s1 = _mm256_fmadd_ps(ld_bf16(a + 2 * i + 16), ld_bf16(b + 2 * i + 16), s1);
+    }
+    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(ld_bf16(a + 2 * i), ld_bf16(b + 2 * i), s0);
+    float s = hsum_ps(_mm256_add_ps(s0, s1));
+    for (; i < n; i++) {
+        uint16_t ha, hb;
+        memcpy(&ha, a + 2 * i, 2);
+        memcpy(&hb, b + 2 * i, 2);
+        s += ken_nn_bf16_to_fp32(ha) * ken_nn_bf16_to_fp32(hb);
+    }
+    return s;
+}
+
+/* ------------------------------------------------------------ 32-element blocks */
+
+TGT static float dot_q4_0(const void *w, const void *x, int64_t n) {
+    const blk_q4_0 *a = w;
+    const blk_q8_0 *b = x;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / 32; i++) {
+        const __m256 d = _mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d));
+        __m256i q = _mm256_sub_epi8(nibbles32(a[i].qs), _mm256_set1_epi8(8));
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_s8(q, loadu256(b[i].qs))), acc);
+    }
+    return hsum_ps(acc);
+}
+
+TGT static float dot_q4_1(const void *w, const void *x, int64_t n) {
+    const blk_q4_1 *a = w;
+    const blk_q8_1 *b = x;
+    __m256 acc = _mm256_setzero_ps();
+    float summ = 0;
+    for (int64_t i = 0; i < n / 32; i++) {
+        const __m256 d = _mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d));
+        summ += h2f(a[i].m) * h2f(b[i].s);
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_u8(nibbles32(a[i].qs), loadu256(b[i].qs))), acc);
+    }
+    return hsum_ps(acc) + summ;
+}
+
+TGT static float dot_q5_0(const void *w, const void *x, int64_t n) {
+    const blk_q5_0 *a = w;
+    const blk_q8_0 *b = x;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / 32; i++) {
+        const __m256 d = _mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d));
+        uint32_t qh;
+        memcpy(&qh, a[i].qh, 4);
+        /* value = nibble - 16 unless the fifth bit is set: nibble | 0xF0 as int8 */
+        __m256i hi = _mm256_andnot_si256(bits_to_bytes(qh), _mm256_set1_epi8((char)0xF0));
+        __m256i q = _mm256_or_si256(nibbles32(a[i].qs), hi);
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_s8(q, loadu256(b[i].qs))), acc);
+    }
+    return hsum_ps(acc);
+}
+
+TGT static float dot_q5_1(const void *w, const void *x, int64_t n) {
+    const blk_q5_1 *a = w;
+    const blk_q8_1 *b = x;
+    __m256 acc = _mm256_setzero_ps();
+    float summ = 0;
+    for (int64_t i = 0; i < n / 32; i++) {
+        const __m256 d = _mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d));
+        summ += h2f(a[i].m) * h2f(b[i].s);
+        uint32_t qh;
+        memcpy(&qh, a[i].qh, 4);
+        __m256i hi = _mm256_and_si256(bits_to_bytes(qh), _mm256_set1_epi8(0x10));
+        __m256i q = _mm256_or_si256(nibbles32(a[i].qs), hi);
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_u8(q, loadu256(b[i].qs))), acc);
+    }
+    return hsum_ps(acc) + summ;
+}
+
+TGT static float dot_q8_0(const void *w, const void *x, int64_t n) {
+    const blk_q8_0 *a = w;
+    const blk_q8_0 *b = x;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / 32; i++) {
+        const __m256 d = _mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d));
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_s8(loadu256(a[i].qs), loadu256(b[i].qs))), acc);
+    }
+    return hsum_ps(acc);
+}
+
+/* ------------------------------------------------------------ K-quants */
+
+/* Σ q·y over 32 values with one int16 scale per 16 (sa for the first 16,
+ * sb for the next), q unsigned < 64: eight int32 partial sums. */
+TGT static inline __m256i dot32_scaled(__m256i q, const int8_t *y, int sa, int sb) {
+    __m256i p = _mm256_maddubs_epi16(q, loadu256(y));
+    __m256i sc = _mm256_set_m128i(_mm_set1_epi16((short)sb), _mm_set1_epi16((short)sa));
+    return _mm256_madd_epi16(p, sc);
+}
+
+TGT static float dot_q2_K(const void *w, const void *x, int64_t n) {
+    const blk_q2_K *a = w;
+    const blk_q8_K *b = x;
+    const __m256i m3 = _mm256_set1_epi8(3);
+    float s = 0;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const uint8_t *sc = a[i].scales;
+        __m256i acc = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const __m256i qv = loadu256(a[i].qs + 32 * h);
+            for (int k = 0; k < 4; k++) {
+                const int c = 4 * h + k;
+                __m256i q = _mm256_and_si256(_mm256_srli_epi16(qv, 2 * k), m3);
+                acc = _mm256_add_epi32(acc, dot32_scaled(q, b[i].qs + 32 * c, sc[2 * c] & 0xF,
+                                                         sc[2 * c + 1] & 0xF));
+            }
+        }
+        int msum = 0;
+        for (int g = 0; g < 16; g++) msum += (sc[g] >> 4) * b[i].bsums[g];
+        const int isum = hsum_epi32(acc);
+        s += b[i].d * (h2f(a[i].d) * (float)isum - h2f(a[i].dmin) * (float)msum);
+    }
+    return s;
+}
+
+TGT static float dot_q3_K(const void *w, const void *x, int64_t n) {
+    const blk_q3_K *a = w;
+    const blk_q8_K *b = x;
+    const __m256i m3 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1);
+    float s = 0;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        int sc[16], corr = 0;
+        for (int g = 0; g < 16; g++) {
+            sc[g] = q3k_scale(a[i].scales, g);
+            corr += sc[g] * b[i].bsums[g];
+        }
+        const __m256i hm = loadu256(a[i].hmask);
+        __m256i acc = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const __m256i qv = loadu256(a[i].qs + 32 * h);
+            for (int k = 0; k < 4; k++) {
+                const int c = 4 * h + k;
+                /* u = low 2 bits + 4·high bit in 0..7; the value is u - 4 */
+                __m256i q = _mm256_and_si256(_mm256_srli_epi16(qv, 2 * k), m3);
+                __m256i hb = _mm256_and_si256(_mm256_srli_epi16(hm, c), m1);
+                q = _mm256_or_si256(q, _mm256_slli_epi16(hb, 2));
+                acc = _mm256_add_epi32(acc, dot32_scaled(q, b[i].qs + 32 * c, sc[2 * c], sc[2 * c + 1]));
+            }
+        }
+        const int isum = hsum_epi32(acc) - 4 * corr;
+        s += b[i].d * (h2f(a[i].d) * (float)isum);
+    }
+    return s;
+}
+
+TGT static float dot_q45_K(bool five, const void *w, const void *x, int64_t n) {
+    const size_t bb = five ? sizeof(blk_q5_K) : sizeof(blk_q4_K);
+    const blk_q8_K *b = x;
+    const __m256i m4 = _mm256_set1_epi8(0xF), m1 = _mm256_set1_epi8(1);
+    float s = 0;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const uint8_t *p = (const uint8_t *)w + i * bb;
+        const uint8_t *scales = p + 4, *ql = p + 16 + (five ? 32 : 0);
+        uint8_t sc[8], mn[8];
+        int msum = 0;
+        for (int g = 0; g < 8; g++) {
+            scale_min_k4(g, scales, &sc[g], &mn[g]);
+            msum += mn[g] * (b[i].bsums[2 * g] + b[i].bsums[2 * g + 1]);
+        }
+        const __m256i hv = five ? loadu256(p + 16) : _mm256_setzero_si256();
+        __m256i acc = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            const __m256i qv = loadu256(ql + 32 * c);
+            __m256i lo = _mm256_and_si256(qv, m4);
+            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qv, 4), m4);
+            if (five) {
+                __m256i bl = _mm256_and_si256(_mm256_srli_epi16(hv, 2 * c), m1);
+                __m256i bh = _mm256_and_si256(_mm256_srli_epi16(hv, 2 * c + 1), m1);
+                lo = _mm256_or_si256(lo, _mm256_slli_epi16(bl, 4));
+                hi = _mm256_or_si256(hi, _mm256_slli_epi16(bh, 4));
+            }
+            acc = _mm256_add_epi32(acc, dot32_scaled(lo, b[i].qs + 64 * c, sc[2 * c], sc[2 * c]));
+            acc = _mm256_add_epi32(acc, dot32_scaled(hi, b[i].qs + 64 * c + 32, sc[2 * c + 1],
+                                                     sc[2 * c + 1]));
+        }
+        const int isum = hsum_epi32(acc);
+        s += b[i].d * (half_at(p) * (float)isum - half_at(p + 2) * (float)msum);
+    }
+    return s;
+}
+
+TGT static float dot_q4_K(const void *w, const void *x, int64_t n) { return dot_q45_K(false, w, x, n); }
+TGT static float dot_q5_K(const void *w, const void *x, int64_t n) { return dot_q45_K(true, w, x, n); }
+
+TGT static float dot_q6_K(const void *w, const void *x, int64_t n) {
+    const blk_q6_K *a = w;
+    const blk_q8_K *b = x;
+    const __m256i m4 = _mm256_set1_epi8(0xF), m3 = _mm256_set1_epi8(3);
+    float s = 0;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const int8_t *sc = a[i].scales;
+        int corr = 0;
+        for (int g = 0; g < 16; g++) corr += sc[g] * b[i].bsums[g];
+        __m256i acc = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const __m256i l0 = loadu256(a[i].ql + 64 * h), l1 = loadu256(a[i].ql + 64 * h + 32);
+            const __m256i qh = loadu256(a[i].qh + 32 * h);
+            for (int k = 0; k < 4; k++) {
+                const __m256i src = k % 2 ? l1 : l0;
+                __m256i lo = k >= 2 ? _mm256_and_si256(_mm256_srli_epi16(src, 4), m4)
+                                    : _mm256_and_si256(src, m4);
+                __m256i hb = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), m3);
+                __m256i q = _mm256_or_si256(lo, _mm256_slli_epi16(hb, 4));   /* 0..63 */
+                const int g = 8 * h + 2 * k;
+                acc = _mm256_add_epi32(acc, dot32_scaled(q, b[i].qs + 16 * g, sc[g], sc[g + 1]));
+            }
+        }
+        const int isum = hsum_epi32(acc) - 32 * corr;
+        s += b[i].d * (h2f(a[i].d) * (float)isum);
+    }
+    return s;
+}
+
+void ken_nn_avx2_kernels(ken_nn_dot_fn t[KEN_NN_NTYPES]) {
+    t[KEN_DT_F32] = dot_f32;
+    t[KEN_DT_F16] = dot_f16;
+    t[KEN_DT_BF16] = dot_bf16;
+    t[KEN_DT_Q4_0] = dot_q4_0;
+    t[KEN_DT_Q4_1] = dot_q4_1;
+    t[KEN_DT_Q5_0] = dot_q5_0;
+    t[KEN_DT_Q5_1] = dot_q5_1;
+    t[KEN_DT_Q8_0] = dot_q8_0;
+    t[KEN_DT_Q2_K] = dot_q2_K;
+    t[KEN_DT_Q3_K] = dot_q3_K;
+    t[KEN_DT_Q4_K] = dot_q4_K;
+    t[KEN_DT_Q5_K] = dot_q5_K;
+    t[KEN_DT_Q6_K] = dot_q6_K;
+}
+
+#else
+
+void ken_nn_avx2_kernels(ken_nn_dot_fn t[KEN_NN_NTYPES]) { (void)t; }
+
+#endif

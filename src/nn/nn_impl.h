@@ -1,0 +1,136 @@
+/* nn_impl.h: nn's private declarations: ggml's block layouts (byte for byte,
+ * as GGUF stores them), fp16 helpers, and the per-level kernel tables that
+ * nn_dot.c dispatches to. Not for use outside src/nn and its tests. */
+#ifndef KEN_NN_IMPL_H
+#define KEN_NN_IMPL_H
+
+#include "nn/nn.h"
+
+#include <assert.h>
+#include <string.h>
+
+#define QK4_0 32
+#define QK4_1 32
+#define QK5_0 32
+#define QK5_1 32
+#define QK8_0 32
+#define QK8_1 32
+#define QK_K 256
+#define K_SCALE_SIZE 12
+
+typedef uint16_t ken_half;
+
+typedef struct { ken_half d; uint8_t qs[QK4_0 / 2]; } blk_q4_0;
+typedef struct { ken_half d, m; uint8_t qs[QK4_1 / 2]; } blk_q4_1;
+typedef struct { ken_half d; uint8_t qh[4]; uint8_t qs[QK5_0 / 2]; } blk_q5_0;
+typedef struct { ken_half d, m; uint8_t qh[4]; uint8_t qs[QK5_1 / 2]; } blk_q5_1;
+typedef struct { ken_half d; int8_t qs[QK8_0]; } blk_q8_0;
+/* s = d · Σ qs (F16), used by the Q4_1 / Q5_1 dot products for the min. */
+typedef struct { ken_half d, s; int8_t qs[QK8_1]; } blk_q8_1;
+
+/* K-quants: super-blocks of 256. */
+typedef struct {
+    uint8_t scales[QK_K / 16];  /* low nibble: scale, high nibble: min */
+    uint8_t qs[QK_K / 4];       /* 2-bit quants */
+    ken_half d, dmin;
+} blk_q2_K;
+typedef struct {
+    uint8_t hmask[QK_K / 8];    /* high bit */
+    uint8_t qs[QK_K / 4];       /* low 2 bits */
+    uint8_t scales[12];         /* 16 scales of 6 bits */
+    ken_half d;
+} blk_q3_K;
+typedef struct {
+    ken_half d, dmin;
+    uint8_t scales[K_SCALE_SIZE];   /* 8 scales + 8 mins of 6 bits */
+    uint8_t qs[QK_K / 2];
+} blk_q4_K;
+typedef struct {
+    ken_half d, dmin;
+    uint8_t scales[K_SCALE_SIZE];
+    uint8_t qh[QK_K / 8];
+    uint8_t qs[QK_K / 2];
+} blk_q5_K;
+typedef struct {
+    uint8_t ql[QK_K / 2];
+    uint8_t qh[QK_K / 4];
+    int8_t scales[QK_K / 16];
+    ken_half d;
+} blk_q6_K;
+/* Activations for K-quant products; bsums[j] = Σ qs[16j .. 16j+15]. */
+typedef struct {
+    float d;
+    int8_t qs[QK_K];
+    int16_t bsums[QK_K / 16];
+} blk_q8_K;
+
+_Static_assert(sizeof(blk_q4_0) == 18, "q4_0");
+_Static_assert(sizeof(blk_q4_1) == 20, "q4_1");
+_Static_assert(sizeof(blk_q5_0) == 22, "q5_0");
+_Static_assert(sizeof(blk_q5_1) == 24, "q5_1");
+_Static_assert(sizeof(blk_q8_0) == 34, "q8_0");
+_Static_assert(sizeof(blk_q8_1) == 36, "q8_1");
+_Static_assert(sizeof(blk_q2_K) == 84, "q2_K");
+_Static_assert(sizeof(blk_q3_K) == 110, "q3_K");
+_Static_assert(sizeof(blk_q4_K) == 144, "q4_K");
+_Static_assert(sizeof(blk_q5_K) == 176, "q5_K");
+_Static_assert(sizeof(blk_q6_K) == 210, "q6_K");
+_Static_assert(sizeof(blk_q8_K) == 292, "q8_K");
+
+/* Blocks are read from mmap'd files at arbitrary alignment: everything
+ * wider than a byte in them is read with memcpy. */
+static inline float half_at(const void *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return ken_nn_fp16_to_fp32(h);
+}
+
+static inline void put_half(ken_half *dst, float f) { *dst = ken_nn_fp32_to_fp16(f); }
+
+/* Round to nearest, ties to even, for |f| < 2^22 (ggml's nearest_int). */
+static inline int nearest_int(float f) {
+    float v = f + 12582912.f;
+    int32_t i;
+    memcpy(&i, &v, 4);
+    return (i & 0x007fffff) - 0x00400000;
+}
+
+/* Scale and min j (0..7) of a Q4_K / Q5_K block's 12 packed bytes. */
+static inline void scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m) {
+    if (j < 4) {
+        *d = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *d = (uint8_t)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+        *m = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+    }
+}
+
+/* Scale j (0..15) of a Q3_K block, in -32..31. */
+static inline int q3k_scale(const uint8_t *s, int j) {
+    int lo = j < 8 ? (s[j] & 0xF) : (s[j - 8] >> 4);
+    int hi = (s[8 + j % 4] >> (2 * (j / 4))) & 3;
+    return (lo | (hi << 4)) - 32;
+}
+
+/* Quantizers (nn_quant.c, nn_kquant.c). n is a multiple of the block size. */
+void ken_nn_quantize_q4_0(const float *x, blk_q4_0 *y, int64_t n);
+void ken_nn_quantize_q4_1(const float *x, blk_q4_1 *y, int64_t n);
+void ken_nn_quantize_q5_0(const float *x, blk_q5_0 *y, int64_t n);
+void ken_nn_quantize_q5_1(const float *x, blk_q5_1 *y, int64_t n);
+void ken_nn_quantize_q8_0(const float *x, blk_q8_0 *y, int64_t n);
+void ken_nn_quantize_q2_K(const float *x, blk_q2_K *y, int64_t n);
+void ken_nn_quantize_q3_K(const float *x, blk_q3_K *y, int64_t n);
+void ken_nn_quantize_q4_K(const float *x, blk_q4_K *y, int64_t n);
+void ken_nn_quantize_q5_K(const float *x, blk_q5_K *y, int64_t n);
+void ken_nn_quantize_q6_K(const float *x, blk_q6_K *y, int64_t n);
+void ken_nn_quantize_q8_K(const float *x, blk_q8_K *y, int64_t n);
+void ken_nn_dequantize_kquant(ken_dtype t, const void *src, float *dst, int64_t n);
+
+/* Kernel tables, indexed by ken_dtype; NULL where a level has none. */
+#define KEN_NN_NTYPES 31
+extern const ken_nn_dot_fn ken_nn_dot_ref_table[KEN_NN_NTYPES];
+/* Filled by nn_avx2.c; no entries on other architectures. */
+void ken_nn_avx2_kernels(ken_nn_dot_fn table[KEN_NN_NTYPES]);
+
+#endif
