@@ -1,0 +1,127 @@
+/* bpe.c: byte-level BPE (GPT-2 style) over pre-tokenized words, as
+ * llama.cpp's llm_tokenizer_bpe_session: every word starts as its UTF-8
+ * characters, then the adjacent pair with the lowest merge rank (ties: the
+ * leftmost) is merged until no pair has a rank. A heap of candidate pairs
+ * keeps this O(n log n) per word; stale candidates are recognised by size. */
+#include "tok/tok_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct { uint32_t start, n; int32_t prev, next, id; } sym;
+typedef struct { int32_t rank, left, right, result; uint32_t size; } bigram;
+
+typedef struct {
+    sym *syms;
+    size_t n_syms, cap_syms;
+    bigram *heap;
+    size_t n_heap, cap_heap;
+} bpe_scratch;
+
+static bool bigram_before(const bigram *a, const bigram *b) {
+    return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
+}
+
+static ken_status heap_push(bpe_scratch *x, bigram b) {
+    if (x->n_heap == x->cap_heap) {
+        size_t cap = x->cap_heap ? x->cap_heap * 2 : 64;
+        bigram *h = realloc(x->heap, cap * sizeof *h);
+        if (!h) return KEN_ERR_NOMEM;
+        x->heap = h, x->cap_heap = cap;
+    }
+    size_t i = x->n_heap++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!bigram_before(&b, &x->heap[p])) break;
+        x->heap[i] = x->heap[p];
+        i = p;
+    }
+    x->heap[i] = b;
+    return KEN_OK;
+}
+
+static bigram heap_pop(bpe_scratch *x) {
+    bigram top = x->heap[0], last = x->heap[--x->n_heap];
+    size_t i = 0, n = x->n_heap;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n) break;
+        if (c + 1 < n && bigram_before(&x->heap[c + 1], &x->heap[c])) c++;
+        if (!bigram_before(&x->heap[c], &last)) break;
+        x->heap[i] = x->heap[c];
+        i = c;
+    }
+    if (n) x->heap[i] = last;
+    return top;
+}
+
+static ken_status add_bigram(const ken_vocab *v, const char *w, bpe_scratch *x, int32_t l,
+                             int32_t r) {
+    if (l < 0 || r < 0) return KEN_OK;
+    const sym *a = &x->syms[l], *b = &x->syms[r];
+    int32_t result = -1;
+    int32_t rank = tok_bpe_rank(v, a->id, b->id, w + a->start, a->n, w + b->start, b->n, &result);
+    if (rank < 0) return KEN_OK;
+    return heap_push(x, (bigram){ rank, l, r, result, a->n + b->n });
+}
+
+static ken_status emit_symbol(const ken_vocab *v, const char *w, const sym *s, tok_ids *out) {
+    if (s->id >= 0) return tok_ids_push(out, s->id);
+    /* not a token: its bytes one by one, where a byte is a token by itself */
+    for (uint32_t k = 0; k < s->n; k++) {
+        int32_t id = tok_vocab_find(v, w + s->start + k, 1);
+        if (id >= 0) {
+            ken_status st = tok_ids_push(out, id);
+            if (st != KEN_OK) return st;
+        }
+    }
+    return KEN_OK;
+}
+
+static ken_status encode_word(const ken_vocab *v, const char *w, size_t len, bpe_scratch *x,
+                              tok_ids *out) {
+    if (v->ignore_merges) {
+        int32_t id = tok_vocab_find(v, w, len);
+        if (id >= 0) return tok_ids_push(out, id);
+    }
+    if (len > x->cap_syms) {
+        sym *s = realloc(x->syms, len * sizeof *s);
+        if (!s) return KEN_ERR_NOMEM;
+        x->syms = s, x->cap_syms = len;
+    }
+    x->n_syms = 0, x->n_heap = 0;
+    for (size_t off = 0; off < len;) {
+        size_t cl = KEN_MIN(tok_utf8_len((unsigned char)w[off]), len - off);
+        int32_t i = (int32_t)x->n_syms++;
+        x->syms[i] = (sym){ (uint32_t)off, (uint32_t)cl, i - 1, off + cl == len ? -1 : i + 1,
+                            tok_vocab_find(v, w + off, cl) };
+        off += cl;
+    }
+    ken_status st = KEN_OK;
+    for (int32_t i = 1; i < (int32_t)x->n_syms && st == KEN_OK; i++) st = add_bigram(v, w, x, i - 1, i);
+    while (x->n_heap && st == KEN_OK) {
+        bigram b = heap_pop(x);
+        sym *l = &x->syms[b.left], *r = &x->syms[b.right];
+        if (l->n == 0 || r->n == 0 || l->n + r->n != b.size) continue;   /* stale */
+        l->n += r->n, r->n = 0;
+        l->id = b.result;
+        l->next = r->next;
+        if (r->next >= 0) x->syms[r->next].prev = b.left;
+        st = add_bigram(v, w, x, l->prev, b.left);
+        if (st == KEN_OK) st = add_bigram(v, w, x, b.left, l->next);
+    }
+    for (int32_t i = 0; i != -1 && x->n_syms && st == KEN_OK; i = x->syms[i].next)
+        if (x->syms[i].n) st = emit_symbol(v, w, &x->syms[i], out);
+    return st;
+}
+
+ken_status tok_bpe_encode(const ken_vocab *v, const char *text, size_t n, tok_ids *out) {
+    tok_str buf = { 0 };
+    tok_u32s words = { 0 };
+    bpe_scratch x = { 0 };
+    ken_status st = tok_pretokenize(v, text, n, &buf, &words);
+    for (size_t k = 0; k + 1 < words.n && st == KEN_OK; k += 2)
+        st = encode_word(v, buf.p + words.v[k], words.v[k + 1] - words.v[k], &x, out);
+    free(buf.p), free(words.v), free(x.syms), free(x.heap);
+    return st;
+}

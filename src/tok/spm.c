@@ -1,0 +1,107 @@
+/* spm.c: SentencePiece BPE as llama.cpp's llm_tokenizer_spm_session: the
+ * (already space-escaped) text starts as its UTF-8 characters; repeatedly
+ * the adjacent pair whose concatenation is a token with the highest score
+ * (ties: the leftmost) is merged. A symbol that is not a token at the end
+ * is emitted as byte tokens (<0xXX>). Merged symbols are always tokens, so
+ * llama.cpp's re-segmentation never applies to them. */
+#include "tok/tok_int.h"
+
+#include <stdlib.h>
+
+typedef struct { uint32_t start, n; int32_t prev, next, id; } sym;
+typedef struct { float score; int32_t left, right, id; uint32_t size; } bigram;
+
+typedef struct {
+    sym *syms;
+    bigram *heap;
+    size_t n_heap, cap_heap;
+} spm_scratch;
+
+static bool bigram_before(const bigram *a, const bigram *b) {
+    return a->score > b->score || (a->score == b->score && a->left < b->left);
+}
+
+static ken_status heap_push(spm_scratch *x, bigram b) {
+    if (x->n_heap == x->cap_heap) {
+        size_t cap = x->cap_heap ? x->cap_heap * 2 : 64;
+        bigram *h = realloc(x->heap, cap * sizeof *h);
+        if (!h) return KEN_ERR_NOMEM;
+        x->heap = h, x->cap_heap = cap;
+    }
+    size_t i = x->n_heap++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!bigram_before(&b, &x->heap[p])) break;
+        x->heap[i] = x->heap[p];
+        i = p;
+    }
+    x->heap[i] = b;
+    return KEN_OK;
+}
+
+static bigram heap_pop(spm_scratch *x) {
+    bigram top = x->heap[0], last = x->heap[--x->n_heap];
+    size_t i = 0, n = x->n_heap;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n) break;
+        if (c + 1 < n && bigram_before(&x->heap[c + 1], &x->heap[c])) c++;
+        if (!bigram_before(&x->heap[c], &last)) break;
+        x->heap[i] = x->heap[c];
+        i = c;
+    }
+    if (n) x->heap[i] = last;
+    return top;
+}
+
+static ken_status try_bigram(const ken_vocab *v, const char *t, spm_scratch *x, int32_t l,
+                             int32_t r) {
+    if (l < 0 || r < 0) return KEN_OK;
+    const sym *a = &x->syms[l], *b = &x->syms[r];
+    int32_t id = tok_vocab_find(v, t + a->start, a->n + b->n);   /* b follows a */
+    if (id < 0) return KEN_OK;
+    return heap_push(x, (bigram){ v->scores[id], l, r, id, a->n + b->n });
+}
+
+static ken_status emit_symbol(const ken_vocab *v, const char *t, const sym *s, tok_ids *out) {
+    if (s->id >= 0) return tok_ids_push(out, s->id);
+    for (uint32_t k = 0; k < s->n; k++) {
+        int32_t id = tok_byte_token(v, (uint8_t)t[s->start + k]);
+        if (id < 0) id = v->sp.unk;
+        if (id < 0) continue;
+        ken_status st = tok_ids_push(out, id);
+        if (st != KEN_OK) return st;
+    }
+    return KEN_OK;
+}
+
+ken_status tok_spm_encode(const ken_vocab *v, const char *t, size_t n, tok_ids *out) {
+    spm_scratch x = { 0 };
+    if (n == 0) return KEN_OK;
+    if (!(x.syms = malloc(n * sizeof *x.syms))) return KEN_ERR_NOMEM;
+    size_t ns = 0;
+    for (size_t off = 0; off < n;) {
+        size_t cl = KEN_MIN(tok_utf8_len((unsigned char)t[off]), n - off);
+        int32_t i = (int32_t)ns++;
+        x.syms[i] = (sym){ (uint32_t)off, (uint32_t)cl, i - 1, off + cl == n ? -1 : i + 1,
+                           tok_vocab_find(v, t + off, cl) };
+        off += cl;
+    }
+    ken_status st = KEN_OK;
+    for (int32_t i = 1; i < (int32_t)ns && st == KEN_OK; i++) st = try_bigram(v, t, &x, i - 1, i);
+    while (x.n_heap && st == KEN_OK) {
+        bigram b = heap_pop(&x);
+        sym *l = &x.syms[b.left], *r = &x.syms[b.right];
+        if (l->n == 0 || r->n == 0 || l->n + r->n != b.size) continue;   /* stale */
+        l->n += r->n, r->n = 0;
+        l->id = b.id;
+        l->next = r->next;
+        if (r->next >= 0) x.syms[r->next].prev = b.left;
+        st = try_bigram(v, t, &x, l->prev, b.left);
+        if (st == KEN_OK) st = try_bigram(v, t, &x, b.left, l->next);
+    }
+    for (int32_t i = 0; i != -1 && st == KEN_OK; i = x.syms[i].next)
+        if (x.syms[i].n) st = emit_symbol(v, t, &x.syms[i], out);
+    free(x.syms), free(x.heap);
+    return st;
+}
