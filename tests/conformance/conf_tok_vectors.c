@@ -28,6 +28,32 @@ static char *slurp(const char *path, size_t *n) {
 
 static const char SEP[] = "\n__ggml_vocab_test__\n";
 
+/* detokenize(tokenize(x)) == x where nothing is lost: SentencePiece (byte
+ * fallback) through ken_detokenize; byte-level BPE by its pieces (llama.cpp's
+ * detokenizer may clean up spaces before punctuation). WordPiece is lossy. */
+static bool round_trips(const ken_vocab *v, const char *text, size_t tn, const int32_t *ids,
+                        size_t n) {
+    if (ken_vocab_type(v) == KEN_TOK_WPM) return true;
+    if (ken_vocab_type(v) == KEN_TOK_SPM) {
+        char *d = NULL;
+        size_t dn = 0;
+        bool ok = ken_detokenize(v, ids, n, 0, 0, &d, &dn) == KEN_OK && dn == tn &&
+                  !memcmp(d, text, tn);
+        free(d);
+        return ok;
+    }
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *p;
+        size_t pl;
+        if (ken_token_piece(v, ids[i], 0, &p, &pl) != KEN_OK || off + pl > tn ||
+            memcmp(text + off, p, pl))
+            return false;
+        off += pl;
+    }
+    return off == tn;
+}
+
 static void check_vocab(const char *name) {
     char path[1024], inp_path[1100], out_path[1100];
     snprintf(path, sizeof path, "%s/tokenizer/ggml-vocab-%s.gguf", test_fixtures(), name);
@@ -71,6 +97,8 @@ static void check_vocab(const char *name) {
             fprintf(stderr, "\n");
         }
         CHECK(ok);
+        CHECKF(!ok || round_trips(v, ip, (size_t)(sep - ip), ids, n), "%s case %zu: round trip",
+               name, n_cases);
         free(ids);
         ip = sep + strlen(SEP), op = eol + 1;
     }
