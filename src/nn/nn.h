@@ -103,25 +103,30 @@ float ken_nn_vec_dot_ref(ken_dtype wt, const void *w, const void *x, int64_t n);
 
 /* ------------------------------------------------------------ thread pool */
 
-/* A fixed set of worker threads. ken_pool_run calls fn(ctx, ith, nth) once
- * on each of the nth = n_threads threads (the caller is thread 0) and
- * returns when all are done. Idle workers spin for a short while, then sleep
- * on a condition variable, so a pool costs nothing when another process
- * needs the cores. One run at a time per pool (runs from several threads
- * at once must be serialized by the caller). */
+/* A fixed set of worker threads that share out the chunks of a job.
+ * ken_pool_run(p, n_chunks, fn, ctx) calls fn(ctx, chunk, ith) exactly once
+ * for every chunk in [0, n_chunks), on whichever threads get there first
+ * (ith = index of the calling thread, 0 = the caller, for per-thread
+ * scratch), and returns as soon as every chunk is done. A worker that is
+ * slow to wake (another process holds its core) just takes fewer chunks;
+ * the caller never waits for a thread that has no chunk. fn must give the
+ * same result whichever thread runs a chunk.
+ * Idle workers poll briefly, then sleep on a condition variable, so an idle
+ * pool costs nothing when another process needs the cores. One run at a time
+ * per pool (concurrent runs on one pool are a programmer error, asserted). */
 typedef struct ken_pool ken_pool;
-typedef void (*ken_pool_fn)(void *ctx, int ith, int nth);
+typedef void (*ken_pool_fn)(void *ctx, int64_t chunk, int ith);
 
 #define KEN_POOL_MAX_THREADS 256
 /* n_threads in 1..KEN_POOL_MAX_THREADS (1 = no workers, runs inline). */
 ken_status ken_pool_new(int n_threads, ken_pool **out);
 void ken_pool_free(ken_pool *p);                  /* NULL is a no-op */
 int ken_pool_threads(const ken_pool *p);          /* 1 for NULL */
-/* p may be NULL: then fn(ctx, 0, 1). */
-void ken_pool_run(ken_pool *p, ken_pool_fn fn, void *ctx);
-/* How long idle workers poll before sleeping, in pause iterations
+/* p may be NULL: then the chunks run in order on the caller. */
+void ken_pool_run(ken_pool *p, int64_t n_chunks, ken_pool_fn fn, void *ctx);
+/* How long idle threads poll before sleeping, in pause iterations
  * (default KEN_POOL_SPIN_DEFAULT; 0 = sleep at once). */
-#define KEN_POOL_SPIN_DEFAULT 20000u
+#define KEN_POOL_SPIN_DEFAULT 2048u
 void ken_pool_set_spin(ken_pool *p, uint32_t spin_iters);
 /* Splits [0, n) into nth nearly equal contiguous ranges; range ith. */
 void ken_pool_split(int64_t n, int ith, int nth, int64_t *begin, int64_t *end);
@@ -150,7 +155,8 @@ typedef struct {
  * The activation rows are quantized once, then output rows are split across
  * the pool's threads: each output value is computed by exactly one thread in
  * the same order whatever the thread count, so results do not depend on it.
- * pool may be NULL (single thread). Errors: KEN_ERR_INVALID (bad type or
+ * pool may be NULL (single thread); work may be NULL (scratch allocated and
+ * freed within the call). Errors: KEN_ERR_INVALID (bad type or
  * shape), KEN_ERR_NOMEM / KEN_ERR_LIMIT (scratch). */
 ken_status ken_nn_matmul(ken_pool *pool, const ken_nn_mat *w, const float *x, int64_t n_tok,
                          float *y, ken_nn_work *work);

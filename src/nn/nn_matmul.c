@@ -1,0 +1,103 @@
+/* nn_matmul.c: matrix-vector and matrix-matrix products over quantized
+ * weight rows, y[t][o] = W[o]·x[t].
+ *
+ * Shapes: W is [n_out][n_in] (GGUF ne = {n_in, n_out}), x is [n_tok][n_in],
+ * y is [n_tok][n_out]. The activation rows are quantized once to the type
+ * paired with W's type; then threads take chunks of output rows from a
+ * shared counter (a thread slowed down by another process simply takes
+ * fewer chunks) and compute, for each row, its dot product with every token
+ * (the weight row stays in L1 across tokens). Each y value comes from one
+ * call of the same kernel on the same bytes, so the result does not depend
+ * on the thread count or on which thread took which chunk. */
+#include "nn/nn_impl.h"
+
+#include <stdlib.h>
+
+void ken_nn_work_free(ken_nn_work *w) {
+    if (!w) return;
+    free(w->data);
+    w->data = NULL;
+    w->cap = 0;
+}
+
+static ken_status work_reserve(ken_nn_work *w, size_t bytes) {
+    if (bytes <= w->cap) return KEN_OK;
+    if (bytes > KEN_NN_WORK_MAX) return KEN_ERR_LIMIT;
+    size_t cap = w->cap ? w->cap : 4096;
+    while (cap < bytes) cap *= 2;
+    void *p = realloc(w->data, cap);
+    if (!p) return KEN_ERR_NOMEM;
+    w->data = p;
+    w->cap = cap;
+    return KEN_OK;
+}
+
+typedef struct {
+    const ken_nn_mat *w;
+    size_t w_row_bytes;
+    const float *x;
+    const uint8_t *xq;          /* activation rows, x_row_bytes apart */
+    size_t x_row_bytes;
+    ken_dtype act;
+    int64_t n_tok;
+    float *y;
+    ken_nn_dot_fn dot;
+    int64_t chunk;              /* output rows per chunk */
+} mm_job;
+
+/* Chunk t: activation row t. */
+static void quantize_row_chunk(void *ctx, int64_t t, int ith) {
+    (void)ith;
+    mm_job *j = ctx;
+    ken_nn_quantize_act(j->act, j->x + t * j->w->n_in, (uint8_t *)j->xq + t * j->x_row_bytes,
+                        j->w->n_in);
+}
+
+/* Chunk c: output rows [c·chunk, (c+1)·chunk) for every token. */
+static void multiply_chunk(void *ctx, int64_t c, int ith) {
+    (void)ith;
+    mm_job *j = ctx;
+    const int64_t n_out = j->w->n_out, n_in = j->w->n_in;
+    const int64_t o0 = c * j->chunk, o1 = o0 + j->chunk < n_out ? o0 + j->chunk : n_out;
+    const uint8_t *wd = j->w->data;
+    for (int64_t o = o0; o < o1; o++) {
+        const uint8_t *wr = wd + (size_t)o * j->w_row_bytes;
+        for (int64_t t = 0; t < j->n_tok; t++)
+            j->y[t * n_out + o] = j->dot(wr, j->xq + (size_t)t * j->x_row_bytes, n_in);
+    }
+}
+
+ken_status ken_nn_matmul(ken_pool *pool, const ken_nn_mat *w, const float *x, int64_t n_tok,
+                         float *y, ken_nn_work *work) {
+    if (!w || !x || !y || n_tok < 1 || w->n_out < 1 || !w->data) return KEN_ERR_INVALID;
+    const size_t wrb = ken_nn_row_bytes(w->type, w->n_in);
+    const ken_dtype act = ken_nn_act_type(w->type);
+    const size_t xrb = ken_nn_row_bytes(act, w->n_in);
+    ken_nn_dot_fn dot = ken_nn_dot_best(w->type);
+    if (!wrb || !xrb || !dot) return KEN_ERR_INVALID;
+    mm_job j = {.w = w, .w_row_bytes = wrb, .x = x, .x_row_bytes = xrb, .act = act,
+                .n_tok = n_tok, .y = y, .dot = dot};
+    ken_nn_work tmp = {0};
+    if (!work) work = &tmp;   /* no scratch given: a temporary one for this call */
+    if (act == KEN_DT_F32) {
+        j.xq = (const uint8_t *)x;   /* F32 weights take the activations as they are */
+    } else {
+        if ((uint64_t)n_tok > SIZE_MAX / xrb) return KEN_ERR_LIMIT;
+        ken_status st = work_reserve(work, (size_t)n_tok * xrb);
+        if (st != KEN_OK) return st;
+        j.xq = work->data;
+        ken_pool_run(pool, n_tok, quantize_row_chunk, &j);
+    }
+    /* about 8 chunks per thread: balance without much counter traffic */
+    const int nth = ken_pool_threads(pool);
+    j.chunk = w->n_out / (8 * nth);
+    if (j.chunk < 1) j.chunk = 1;
+    ken_pool_run(pool, (w->n_out + j.chunk - 1) / j.chunk, multiply_chunk, &j);
+    ken_nn_work_free(&tmp);
+    return KEN_OK;
+}
+
+ken_status ken_nn_matvec(ken_pool *pool, const ken_nn_mat *w, const float *x, float *y,
+                         ken_nn_work *work) {
+    return ken_nn_matmul(pool, w, x, 1, y, work);
+}
