@@ -153,6 +153,10 @@ const ken_gguf_tensor *ken_gguf_tensor_find(const ken_gguf *g, const char *name)
 
 bool ken_gguf_str_eq(ken_gguf_str s, const char *z);
 
+/* What ken_model_info prints (include/ken_model.h), for an open file: text
+ * or JSON appended to out; label names the file. */
+ken_status ken_gguf_describe(const ken_gguf *g, const char *label, bool json, ken_buf *out);
+
 /* ------------------------------------------------------------ writing */
 
 /* A writer collects kvs and tensors, then writes a v3 file atomically (temp

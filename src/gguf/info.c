@@ -163,9 +163,13 @@ static void jw_hparam(ken_jw *w, const char *key, hparam h) {
     else ken_jw_uint(w, h.u);
 }
 
+/* Strings from the file are cut at JSON_STR_MAX bytes so a hostile file
+ * cannot make the description huge. */
+#define JSON_STR_MAX 1024
+
 static void jw_gstr(ken_jw *w, const char *key, bool has, ken_gguf_str s) {
     ken_jw_key(w, key);
-    if (has) ken_jw_strn(w, s.p, (size_t)s.n);
+    if (has) ken_jw_strn(w, s.p, (size_t)KEN_MIN(s.n, JSON_STR_MAX));
     else ken_jw_null(w);
 }
 
@@ -197,7 +201,7 @@ static void format_json_tokens(ken_jw *w, const model_facts *f) {
         ken_jw_key(w, "id");
         ken_jw_uint(w, f->special_id[i]);
         ken_jw_key(w, "text");
-        if (s.p) ken_jw_strn(w, s.p, (size_t)s.n);
+        if (s.p) ken_jw_strn(w, s.p, (size_t)KEN_MIN(s.n, JSON_STR_MAX));
         else ken_jw_null(w);
         ken_jw_obj_end(w);
     }
@@ -396,6 +400,23 @@ static void set_errmsg(char **errmsg, const char *msg) {
     if (errmsg) *errmsg = ken_strdup(msg);
 }
 
+ken_status ken_gguf_describe(const ken_gguf *g, const char *label, bool json, ken_buf *out) {
+    if (!label || strlen(label) > 4096) return KEN_ERR_INVALID;
+    model_facts *f = malloc(sizeof *f);
+    if (!f) return KEN_ERR_NOMEM;
+    gather(g, f);
+    ken_status st;
+    if (json) {
+        st = format_json(g, label, f, out);
+    } else if (!(st = ken_buf_reserve(out, TEXT_MAX))) {
+        size_t start = out->len;
+        st = format_text(g, label, f, out);
+        KEN_ASSERT(out->len - start < TEXT_MAX);
+    }
+    free(f);
+    return st;
+}
+
 ken_status ken_model_info(const char *path, int json, char **out, char **errmsg) {
     if (out) *out = NULL;
     if (errmsg) *errmsg = NULL;
@@ -410,23 +431,9 @@ ken_status ken_model_info(const char *path, int json, char **out, char **errmsg)
         set_errmsg(errmsg, err.msg);
         return st;
     }
-    model_facts *f = malloc(sizeof *f);
     ken_buf b;
     ken_buf_init(&b, 0);
-    if (!f) {
-        st = KEN_ERR_NOMEM;
-    } else {
-        gather(g, f);
-        if (json) {
-            st = format_json(g, path, f, &b);
-        } else if (strlen(path) > 4096) {
-            st = KEN_ERR_INVALID;
-        } else if (!(st = ken_buf_reserve(&b, TEXT_MAX))) {
-            st = format_text(g, path, f, &b);
-            KEN_ASSERT(b.len < TEXT_MAX);
-        }
-    }
-    free(f);
+    st = ken_gguf_describe(g, path, json != 0, &b);
     ken_gguf_close(g);
     if (st) {
         ken_buf_free(&b);

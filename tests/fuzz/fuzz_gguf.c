@@ -2,8 +2,9 @@
  * ken_gguf_open_mem and, when it is accepted, touches everything a caller
  * could: every kv through every getter, every array element (nested arrays
  * recursively), every tensor by index and by name and the first and last
- * byte of its data, so any bound the reader failed to check shows up as an
- * ASan report. */
+ * byte of its data, and the model description (ken model info) in both
+ * formats, so any bound the reader failed to check shows up as an ASan
+ * report. */
 #include "gguf/gguf.h"
 
 #include <stdint.h>
@@ -80,6 +81,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             sink += p[0] + p[t->n_bytes - 1];
         }
         sink += strlen(ken_dtype_name(t->type)) + ken_dtype_block(t->type);
+    }
+    /* the model description walks special-token ids into the vocabulary */
+    for (int json = 0; json < 2; json++) {
+        ken_buf b;
+        ken_buf_init(&b, 0);
+        if (ken_gguf_describe(g, "fuzz.gguf", json, &b) != KEN_OK) __builtin_trap();
+        ken_buf_free(&b);
     }
     ken_gguf_close(g);
     return 0;
