@@ -475,6 +475,10 @@ static ken_status parse_tensor_infos(cursor *c, ken_gguf *g) {
             return ken_err_set(c->err, KEN_ERR_FORMAT, "GGUF %s: name of %llu bytes is too "
                                "long (at most %d)", c->ctx, (unsigned long long)t->name.n,
                                KEN_GGUF_MAX_NAME - 1);
+        /* ggml names are C strings: an embedded NUL would make two names equal. */
+        if (t->name.n && memchr(t->name.p, 0, (size_t)t->name.n))
+            return ken_err_set(c->err, KEN_ERR_FORMAT, "GGUF %s: name contains a NUL byte",
+                               c->ctx);
         if ((st = parse_dims(c, t))) return st;
         uint32_t dup = index_put(g->t_index, g->t_cap, t->name, (uint32_t)i, t_name, g);
         if (dup)

@@ -202,5 +202,7 @@ ken_status ken_gguf_add_tensor_ref(ken_gguf_writer *w, const char *name, ken_dty
 /* Adds a tensor of an open file by reference (the file must stay open). */
 ken_status ken_gguf_copy_tensor(ken_gguf_writer *w, const ken_gguf_tensor *t);
 ken_status ken_gguf_write(ken_gguf_writer *w, const char *path, ken_err *err);
+/* The same bytes appended to out (small files, tests, fuzzing). */
+ken_status ken_gguf_write_buf(ken_gguf_writer *w, ken_buf *out, ken_err *err);
 
 #endif

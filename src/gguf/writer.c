@@ -447,6 +447,25 @@ static ken_status write_body(ken_gguf_writer *w, int fd, const ken_buf *meta, co
     return st;
 }
 
+ken_status ken_gguf_write_buf(ken_gguf_writer *w, ken_buf *out, ken_err *err) {
+    ken_err dummy;
+    if (!err) err = &dummy;
+    size_t start = out->len;
+    ken_status st = build_meta(w, out);
+    for (size_t i = 0; i < w->n_t && !st; i++) {
+        const wtensor *t = &w->ts[i];
+        if (t->n_bytes > SIZE_MAX) st = KEN_ERR_LIMIT;
+        else st = ken_buf_append(out, t->data, (size_t)t->n_bytes);
+        while (!st && (out->len - start) % w->alignment) st = ken_buf_putc(out, 0);
+    }
+    if (st) {
+        out->len = start;
+        if (out->data) out->data[start] = 0;
+        return ken_err_set(err, st, "serializing GGUF: %s", ken_status_str(st));
+    }
+    return KEN_OK;
+}
+
 ken_status ken_gguf_write(ken_gguf_writer *w, const char *path, ken_err *err) {
     ken_err dummy;
     if (!err) err = &dummy;

@@ -74,7 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (t->name.n >= sizeof name) __builtin_trap();
         memcpy(name, t->name.p, t->name.n);
         name[t->name.n] = 0;
-        if (!memchr(name, 0, t->name.n) && ken_gguf_tensor_find(g, name) != t) __builtin_trap();
+        if (memchr(name, 0, t->name.n) || ken_gguf_tensor_find(g, name) != t) __builtin_trap();
         if (t->offset % ken_gguf_alignment(g)) __builtin_trap();
         if (t->n_bytes) {
             const uint8_t *p = t->data;

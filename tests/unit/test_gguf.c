@@ -261,6 +261,7 @@ static void test_tensor_errors(void) {
     v = w; poke64(&v, L.t0_ne0, 12); EXPECT_FAIL(&v, "overlap");
     v = w; poke64(&v, L.t1_off, 4); EXPECT_FAIL(&v, "not a multiple of the alignment");
     v = w; v.b[L.t1_name_len + 8] = 'a'; EXPECT_FAIL(&v, "appears twice");
+    v = w; v.b[L.t1_name_len + 8] = 0; EXPECT_FAIL(&v, "NUL byte");
     /* tensors in reverse order of offsets are fine */
     v = w; poke64(&v, L.t0_off, 32); poke64(&v, L.t1_off, 0); poke64(&v, L.t1_ne0, 1);
     ken_err e;
