@@ -240,7 +240,7 @@ void ken_vocab_free(ken_vocab *v) {
     free(v->hash_slots), free(v->merges), free(v->xmerge_arena), free(v->xmerge_off);
     free(v->xmerge_rank), free(v->xmerge_len), free(v->xmerge_slots);
     free(v->special_ids), free(v->special_first2), free(v->special_by2);
-    free(v->piece_arena), free(v->piece_off);
+    free(v->piece_arena), free(v->piece_off), free(v->spm_pairs);
     free(v);
 }
 
@@ -250,6 +250,8 @@ ken_status ken_tok_load(const ken_gguf *g, ken_vocab **out, ken_err *err) {
     if (!v) return ken_err_set(err, KEN_ERR_NOMEM, "tokenizer: out of memory");
     ken_status st = read_type(v, g, err);
     if (st == KEN_OK) st = tok_load_tokens(v, g, err);
+    if (st == KEN_OK && v->type == KEN_TOK_SPM && (st = tok_spm_build_pairs(v)) != KEN_OK)
+        ken_err_set(err, st, "tokenizer: out of memory");
     if (st == KEN_OK && v->type == KEN_TOK_BPE) {
         st = tok_load_merges(v, g, err);
         if (st == KEN_OK) st = tok_pretok_init(v, err);

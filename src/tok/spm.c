@@ -3,16 +3,23 @@
  * the adjacent pair whose concatenation is a token with the highest score
  * (ties: the leftmost) is merged. A symbol that is not a token at the end
  * is emitted as byte tokens (<0xXX>). Merged symbols are always tokens, so
- * llama.cpp's re-segmentation never applies to them. */
+ * llama.cpp's re-segmentation never applies to them.
+ *
+ * One heap over a whole long text is slow (cache misses on every pop), so
+ * the text is cut where no merge can cross: between two characters that are
+ * never adjacent inside any token. Merges on either side of such a cut are
+ * independent, so the result is the same as llama.cpp's single pass. */
 #include "tok/tok_int.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct { uint32_t start, n; int32_t prev, next, id; } sym;
 typedef struct { float score; int32_t left, right, id; uint32_t size; } bigram;
 
 typedef struct {
     sym *syms;
+    size_t cap_syms;
     bigram *heap;
     size_t n_heap, cap_heap;
 } spm_scratch;
@@ -75,10 +82,90 @@ static ken_status emit_symbol(const ken_vocab *v, const char *t, const sym *s, t
     return KEN_OK;
 }
 
+/* One character (symbol) packed into 32 bits; pairs of them into 64. */
+static uint32_t pack_char(const char *t, size_t n) {
+    uint32_t c = 0;
+    for (size_t k = 0; k < n; k++) c |= (uint32_t)(unsigned char)t[k] << (8 * k);
+    return c;
+}
+
+#define PAIR_EMPTY UINT64_MAX
+
+static uint64_t pair_slot(uint64_t key, uint64_t mask) {
+    return (key * 0x9E3779B97F4A7C15ull >> 20) & mask;
+}
+
+static bool pair_known(const ken_vocab *v, uint64_t key) {
+    if (key == PAIR_EMPTY) return v->spm_pair_max;
+    for (uint64_t i = pair_slot(key, v->spm_pairs_mask);; i = (i + 1) & v->spm_pairs_mask) {
+        if (v->spm_pairs[i] == key) return true;
+        if (v->spm_pairs[i] == PAIR_EMPTY) return false;
+    }
+}
+
+ken_status tok_spm_build_pairs(ken_vocab *v) {
+    size_t total = v->text_off[v->n_tokens];
+    uint64_t cap = 16;
+    while (cap < 2 * total + 2) cap <<= 1;
+    v->spm_pairs_mask = cap - 1;
+    v->spm_pairs = malloc(cap * sizeof *v->spm_pairs);
+    if (!v->spm_pairs) return KEN_ERR_NOMEM;
+    memset(v->spm_pairs, 0xFF, cap * sizeof *v->spm_pairs);
+    for (int32_t id = 0; id < v->n_tokens; id++) {
+        size_t n;
+        const char *t = tok_text(v, id, &n);
+        uint32_t prev = 0;
+        for (size_t off = 0; off < n;) {
+            size_t cl = KEN_MIN(tok_utf8_len((unsigned char)t[off]), n - off);
+            uint32_t c = pack_char(t + off, cl);
+            if (off) {
+                uint64_t key = (uint64_t)prev << 32 | c, i;
+                if (key == PAIR_EMPTY) {
+                    v->spm_pair_max = true;
+                } else {
+                    for (i = pair_slot(key, v->spm_pairs_mask);
+                         v->spm_pairs[i] != PAIR_EMPTY && v->spm_pairs[i] != key;
+                         i = (i + 1) & v->spm_pairs_mask) {}
+                    v->spm_pairs[i] = key;
+                }
+            }
+            prev = c, off += cl;
+        }
+    }
+    return KEN_OK;
+}
+
+static ken_status encode_segment(const ken_vocab *v, const char *t, size_t n, spm_scratch *x_,
+                                 tok_ids *out);
+
 ken_status tok_spm_encode(const ken_vocab *v, const char *t, size_t n, tok_ids *out) {
     spm_scratch x = { 0 };
-    if (n == 0) return KEN_OK;
-    if (!(x.syms = malloc(n * sizeof *x.syms))) return KEN_ERR_NOMEM;
+    ken_status st = KEN_OK;
+    size_t seg = 0;
+    uint32_t prev = 0;
+    for (size_t off = 0; off < n && st == KEN_OK;) {
+        size_t cl = KEN_MIN(tok_utf8_len((unsigned char)t[off]), n - off);
+        uint32_t c = pack_char(t + off, cl);
+        if (off > seg && !pair_known(v, (uint64_t)prev << 32 | c)) {
+            st = encode_segment(v, t + seg, off - seg, &x, out);
+            seg = off;
+        }
+        prev = c, off += cl;
+    }
+    if (st == KEN_OK && seg < n) st = encode_segment(v, t + seg, n - seg, &x, out);
+    free(x.syms), free(x.heap);
+    return st;
+}
+
+static ken_status encode_segment(const ken_vocab *v, const char *t, size_t n, spm_scratch *x_,
+                                 tok_ids *out) {
+#define x (*x_)
+    if (n > x.cap_syms) {
+        sym *s = realloc(x.syms, n * sizeof *s);
+        if (!s) return KEN_ERR_NOMEM;
+        x.syms = s, x.cap_syms = n;
+    }
+    x.n_heap = 0;
     size_t ns = 0;
     for (size_t off = 0; off < n;) {
         size_t cl = KEN_MIN(tok_utf8_len((unsigned char)t[off]), n - off);
@@ -102,6 +189,6 @@ ken_status tok_spm_encode(const ken_vocab *v, const char *t, size_t n, tok_ids *
     }
     for (int32_t i = 0; i != -1 && st == KEN_OK; i = x.syms[i].next)
         if (x.syms[i].n) st = emit_symbol(v, t, &x.syms[i], out);
-    free(x.syms), free(x.heap);
     return st;
+#undef x
 }

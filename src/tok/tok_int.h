@@ -116,6 +116,11 @@ struct ken_vocab {
     size_t n_special;
     int32_t *special_first2;   /* 65536 + 1 bucket starts into special_by2 */
     int32_t *special_by2;      /* special token indexes bucketed by first 2 bytes */
+    /* SentencePiece: the adjacent character pairs found inside any token;
+     * the text can be cut where a pair is not among them (no merge crosses) */
+    uint64_t *spm_pairs;
+    uint64_t spm_pairs_mask;
+    bool spm_pair_max;         /* the pair UINT64_MAX (the empty marker) occurs */
     /* token_to_piece(special = true) cache */
     char *piece_arena;
     uint32_t *piece_off;       /* n_tokens + 1 */
@@ -125,6 +130,7 @@ uint64_t tok_hash(const char *p, size_t n);
 ken_status tok_load_merges(ken_vocab *v, const ken_gguf *g, ken_err *err);
 ken_status tok_load_tokens(ken_vocab *v, const ken_gguf *g, ken_err *err);
 ken_status tok_build_pieces(ken_vocab *v);
+ken_status tok_spm_build_pairs(ken_vocab *v);
 /* Token id of text[0..n) or -1. */
 int32_t tok_vocab_find(const ken_vocab *v, const char *text, size_t n);
 static inline const char *tok_text(const ken_vocab *v, int32_t id, size_t *n) {
