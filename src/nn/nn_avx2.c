@@ -129,108 +129,158 @@ TGT static float dot_bf16(const void *w, const void *x, int64_t n) {
 
 /* ------------------------------------------------------------ 32-element blocks */
 
+/* The 32-element kernels take two blocks per step into two accumulators so
+ * consecutive FMAs do not wait on each other. BLOCK(i, acc) adds block i. */
+#define TWO_BY_TWO(nb, BLOCK)                                                      \
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                 \
+    int64_t i = 0;                                                                 \
+    for (; i + 1 < (nb); i += 2) {                                                 \
+        BLOCK(i, acc0);                                                            \
+        BLOCK(i + 1, acc1);                                                        \
+    }                                                                              \
+    if (i < (nb)) BLOCK(i, acc0);
+
+#define Q4_0_BLOCK(i, acc)                                                         \
+    do {                                                                           \
+        const __m256 d_ = _mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d));               \
+        __m256i q_ = _mm256_sub_epi8(nibbles32(a[i].qs), _mm256_set1_epi8(8));     \
+        acc = _mm256_fmadd_ps(d_, _mm256_cvtepi32_ps(dot_s8(q_, loadu256(b[i].qs))), acc); \
+    } while (0)
+
 TGT static float dot_q4_0(const void *w, const void *x, int64_t n) {
     const blk_q4_0 *a = w;
     const blk_q8_0 *b = x;
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / 32; i++) {
-        const __m256 d = _mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d));
-        __m256i q = _mm256_sub_epi8(nibbles32(a[i].qs), _mm256_set1_epi8(8));
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_s8(q, loadu256(b[i].qs))), acc);
-    }
-    return hsum_ps(acc);
+    TWO_BY_TWO(n / 32, Q4_0_BLOCK)
+    return hsum_ps(_mm256_add_ps(acc0, acc1));
 }
+
+#define Q4_1_BLOCK(i, acc)                                                         \
+    do {                                                                           \
+        const __m256 d_ = _mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d));               \
+        summ += h2f(a[i].m) * h2f(b[i].s);                                         \
+        __m256i p_ = dot_u8(nibbles32(a[i].qs), loadu256(b[i].qs));                \
+        acc = _mm256_fmadd_ps(d_, _mm256_cvtepi32_ps(p_), acc);                    \
+    } while (0)
 
 TGT static float dot_q4_1(const void *w, const void *x, int64_t n) {
     const blk_q4_1 *a = w;
     const blk_q8_1 *b = x;
-    __m256 acc = _mm256_setzero_ps();
     float summ = 0;
-    for (int64_t i = 0; i < n / 32; i++) {
-        const __m256 d = _mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d));
-        summ += h2f(a[i].m) * h2f(b[i].s);
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_u8(nibbles32(a[i].qs), loadu256(b[i].qs))), acc);
-    }
-    return hsum_ps(acc) + summ;
+    TWO_BY_TWO(n / 32, Q4_1_BLOCK)
+    return hsum_ps(_mm256_add_ps(acc0, acc1)) + summ;
 }
+
+/* Q5_0: value = nibble - 16 unless the fifth bit is set, i.e. nibble | 0xF0
+ * as int8 when the bit is clear. */
+#define Q5_0_BLOCK(i, acc)                                                         \
+    do {                                                                           \
+        const __m256 d_ = _mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d));               \
+        uint32_t qh_;                                                              \
+        memcpy(&qh_, a[i].qh, 4);                                                  \
+        __m256i hi_ = _mm256_andnot_si256(bits_to_bytes(qh_), _mm256_set1_epi8((char)0xF0)); \
+        __m256i q_ = _mm256_or_si256(nibbles32(a[i].qs), hi_);                     \
+        acc = _mm256_fmadd_ps(d_, _mm256_cvtepi32_ps(dot_s8(q_, loadu256(b[i].qs))), acc); \
+    } while (0)
 
 TGT static float dot_q5_0(const void *w, const void *x, int64_t n) {
     const blk_q5_0 *a = w;
     const blk_q8_0 *b = x;
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / 32; i++) {
-        const __m256 d = _mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d));
-        uint32_t qh;
-        memcpy(&qh, a[i].qh, 4);
-        /* value = nibble - 16 unless the fifth bit is set: nibble | 0xF0 as int8 */
-        __m256i hi = _mm256_andnot_si256(bits_to_bytes(qh), _mm256_set1_epi8((char)0xF0));
-        __m256i q = _mm256_or_si256(nibbles32(a[i].qs), hi);
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_s8(q, loadu256(b[i].qs))), acc);
-    }
-    return hsum_ps(acc);
+    TWO_BY_TWO(n / 32, Q5_0_BLOCK)
+    return hsum_ps(_mm256_add_ps(acc0, acc1));
 }
+
+#define Q5_1_BLOCK(i, acc)                                                         \
+    do {                                                                           \
+        const __m256 d_ = _mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d));               \
+        summ += h2f(a[i].m) * h2f(b[i].s);                                         \
+        uint32_t qh_;                                                              \
+        memcpy(&qh_, a[i].qh, 4);                                                  \
+        __m256i hi_ = _mm256_and_si256(bits_to_bytes(qh_), _mm256_set1_epi8(0x10)); \
+        __m256i q_ = _mm256_or_si256(nibbles32(a[i].qs), hi_);                     \
+        acc = _mm256_fmadd_ps(d_, _mm256_cvtepi32_ps(dot_u8(q_, loadu256(b[i].qs))), acc); \
+    } while (0)
 
 TGT static float dot_q5_1(const void *w, const void *x, int64_t n) {
     const blk_q5_1 *a = w;
     const blk_q8_1 *b = x;
-    __m256 acc = _mm256_setzero_ps();
     float summ = 0;
-    for (int64_t i = 0; i < n / 32; i++) {
-        const __m256 d = _mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d));
-        summ += h2f(a[i].m) * h2f(b[i].s);
-        uint32_t qh;
-        memcpy(&qh, a[i].qh, 4);
-        __m256i hi = _mm256_and_si256(bits_to_bytes(qh), _mm256_set1_epi8(0x10));
-        __m256i q = _mm256_or_si256(nibbles32(a[i].qs), hi);
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_u8(q, loadu256(b[i].qs))), acc);
-    }
-    return hsum_ps(acc) + summ;
+    TWO_BY_TWO(n / 32, Q5_1_BLOCK)
+    return hsum_ps(_mm256_add_ps(acc0, acc1)) + summ;
 }
+
+#define Q8_0_BLOCK(i, acc)                                                         \
+    do {                                                                           \
+        const __m256 d_ = _mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d));               \
+        __m256i p_ = dot_s8(loadu256(a[i].qs), loadu256(b[i].qs));                 \
+        acc = _mm256_fmadd_ps(d_, _mm256_cvtepi32_ps(p_), acc);                    \
+    } while (0)
 
 TGT static float dot_q8_0(const void *w, const void *x, int64_t n) {
     const blk_q8_0 *a = w;
     const blk_q8_0 *b = x;
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / 32; i++) {
-        const __m256 d = _mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d));
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_s8(loadu256(a[i].qs), loadu256(b[i].qs))), acc);
-    }
-    return hsum_ps(acc);
+    TWO_BY_TWO(n / 32, Q8_0_BLOCK)
+    return hsum_ps(_mm256_add_ps(acc0, acc1));
 }
 
 /* ------------------------------------------------------------ K-quants */
 
-/* Σ q·y over 32 values with one int16 scale per 16 (sa for the first 16,
- * sb for the next), q unsigned < 64: eight int32 partial sums. */
-TGT static inline __m256i dot32_scaled(__m256i q, const int8_t *y, int sa, int sb) {
-    __m256i p = _mm256_maddubs_epi16(q, loadu256(y));
-    __m256i sc = _mm256_set_m128i(_mm_set1_epi16((short)sb), _mm_set1_epi16((short)sa));
-    return _mm256_madd_epi16(p, sc);
+/* The int16 scale pair of chunk c (scales 2c, 2c+1 of sc16, which holds 16
+ * int16 scales) spread as 8 × scale 2c then 8 × scale 2c+1. */
+TGT static inline __m256i scale_pair(__m256i sc16, int c) {
+    const __m256i pick = _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1,
+                                          2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
+    return _mm256_shuffle_epi8(_mm256_permutevar8x32_epi32(sc16, _mm256_set1_epi32(c)), pick);
+}
+
+/* Σ q·y over 32 values (q unsigned < 64) weighted by the scale pair sp:
+ * eight int32 partial sums. */
+TGT static inline __m256i dot32_scaled(__m256i q, const int8_t *y, __m256i sp) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(q, loadu256(y)), sp);
+}
+
+/* Σ_g sc16[g]·bsums[g] over the 16 groups of 16 (sc16 as int16). */
+TGT static inline int group_sum16(__m256i sc16, const int16_t *bsums) {
+    __m256i p = _mm256_madd_epi16(sc16, loadu256(bsums));
+    return hsum_epi32(p);
 }
 
 TGT static float dot_q2_K(const void *w, const void *x, int64_t n) {
     const blk_q2_K *a = w;
     const blk_q8_K *b = x;
     const __m256i m3 = _mm256_set1_epi8(3);
+    const __m128i m4 = _mm_set1_epi8(0xF);
     float s = 0;
     for (int64_t i = 0; i < n / QK_K; i++) {
-        const uint8_t *sc = a[i].scales;
+        const __m128i scb = _mm_loadu_si128((const __m128i *)a[i].scales);
+        const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(scb, m4));
+        const __m256i mn16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(scb, 4), m4));
+        const int msum = group_sum16(mn16, b[i].bsums);
         __m256i acc = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
             const __m256i qv = loadu256(a[i].qs + 32 * h);
             for (int k = 0; k < 4; k++) {
                 const int c = 4 * h + k;
                 __m256i q = _mm256_and_si256(_mm256_srli_epi16(qv, 2 * k), m3);
-                acc = _mm256_add_epi32(acc, dot32_scaled(q, b[i].qs + 32 * c, sc[2 * c] & 0xF,
-                                                         sc[2 * c + 1] & 0xF));
+                acc = _mm256_add_epi32(acc, dot32_scaled(q, b[i].qs + 32 * c, scale_pair(sc16, c)));
             }
         }
-        int msum = 0;
-        for (int g = 0; g < 16; g++) msum += (sc[g] >> 4) * b[i].bsums[g];
         const int isum = hsum_epi32(acc);
         s += b[i].d * (h2f(a[i].d) * (float)isum - h2f(a[i].dmin) * (float)msum);
     }
     return s;
+}
+
+/* Q3_K's 16 six-bit scales (minus 32) as int16. */
+TGT static inline __m256i unpack_q3k_scales(const uint8_t *s) {
+    uint32_t u[3];
+    memcpy(u, s, 12);
+    const uint32_t m2 = 0x0f0f0f0fu, m1 = 0x03030303u;
+    const uint32_t v0 = (u[0] & m2) | (((u[2] >> 0) & m1) << 4);          /* scales 0..3 */
+    const uint32_t v1 = (u[1] & m2) | (((u[2] >> 2) & m1) << 4);          /* 4..7 */
+    const uint32_t v2 = ((u[0] >> 4) & m2) | (((u[2] >> 4) & m1) << 4);   /* 8..11 */
+    const uint32_t v3 = ((u[1] >> 4) & m2) | (((u[2] >> 6) & m1) << 4);   /* 12..15 */
+    __m128i b8 = _mm_set_epi32((int)v3, (int)v2, (int)v1, (int)v0);
+    return _mm256_sub_epi16(_mm256_cvtepu8_epi16(b8), _mm256_set1_epi16(32));
 }
 
 TGT static float dot_q3_K(const void *w, const void *x, int64_t n) {
@@ -239,12 +289,9 @@ TGT static float dot_q3_K(const void *w, const void *x, int64_t n) {
     const __m256i m3 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1);
     float s = 0;
     for (int64_t i = 0; i < n / QK_K; i++) {
-        int sc[16], corr = 0;
-        for (int g = 0; g < 16; g++) {
-            sc[g] = q3k_scale(a[i].scales, g);
-            corr += sc[g] * b[i].bsums[g];
-        }
-        const __m256i hm = loadu256(a[i].hmask);
+        const __m256i sc16 = unpack_q3k_scales(a[i].scales);
+        const int corr = group_sum16(sc16, b[i].bsums);
+        __m256i hm = loadu256(a[i].hmask);   /* shifted 1 per chunk */
         __m256i acc = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
             const __m256i qv = loadu256(a[i].qs + 32 * h);
@@ -252,15 +299,38 @@ TGT static float dot_q3_K(const void *w, const void *x, int64_t n) {
                 const int c = 4 * h + k;
                 /* u = low 2 bits + 4·high bit in 0..7; the value is u - 4 */
                 __m256i q = _mm256_and_si256(_mm256_srli_epi16(qv, 2 * k), m3);
-                __m256i hb = _mm256_and_si256(_mm256_srli_epi16(hm, c), m1);
+                __m256i hb = _mm256_and_si256(hm, m1);
+                hm = _mm256_srli_epi16(hm, 1);
                 q = _mm256_or_si256(q, _mm256_slli_epi16(hb, 2));
-                acc = _mm256_add_epi32(acc, dot32_scaled(q, b[i].qs + 32 * c, sc[2 * c], sc[2 * c + 1]));
+                acc = _mm256_add_epi32(acc, dot32_scaled(q, b[i].qs + 32 * c, scale_pair(sc16, c)));
             }
         }
         const int isum = hsum_epi32(acc) - 4 * corr;
         s += b[i].d * (h2f(a[i].d) * (float)isum);
     }
     return s;
+}
+
+/* Q4_K / Q5_K scales and mins (6 bits each, packed in 12 bytes) as bytes:
+ * sc[0..7], mn[0..7]; the same values as scale_min_k4, without branches. */
+static inline void unpack_k4(const uint8_t *q, uint32_t sc[2], uint32_t mn[2]) {
+    uint32_t u[3];
+    memcpy(u, q, 12);
+    sc[0] = u[0] & 0x3f3f3f3fu;
+    mn[0] = u[1] & 0x3f3f3f3fu;
+    sc[1] = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+    mn[1] = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+}
+
+/* Σ_g mn[g]·(bsums[2g] + bsums[2g+1]) over the 8 groups of 32. */
+TGT static inline int min_sum_k4(const uint32_t mn[2], const int16_t *bsums) {
+    __m128i b = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)bsums),
+                               _mm_loadu_si128((const __m128i *)(bsums + 8)));
+    __m128i m = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)mn[1], (int)mn[0]));
+    __m128i p = _mm_madd_epi16(b, m);
+    p = _mm_add_epi32(p, _mm_shuffle_epi32(p, _MM_SHUFFLE(1, 0, 3, 2)));
+    p = _mm_add_epi32(p, _mm_shuffle_epi32(p, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(p);
 }
 
 TGT static float dot_q45_K(bool five, const void *w, const void *x, int64_t n) {
@@ -270,28 +340,28 @@ TGT static float dot_q45_K(bool five, const void *w, const void *x, int64_t n) {
     float s = 0;
     for (int64_t i = 0; i < n / QK_K; i++) {
         const uint8_t *p = (const uint8_t *)w + i * bb;
-        const uint8_t *scales = p + 4, *ql = p + 16 + (five ? 32 : 0);
-        uint8_t sc[8], mn[8];
-        int msum = 0;
-        for (int g = 0; g < 8; g++) {
-            scale_min_k4(g, scales, &sc[g], &mn[g]);
-            msum += mn[g] * (b[i].bsums[2 * g] + b[i].bsums[2 * g + 1]);
-        }
-        const __m256i hv = five ? loadu256(p + 16) : _mm256_setzero_si256();
+        const uint8_t *ql = p + 16 + (five ? 32 : 0);
+        uint32_t sc4[2], mn4[2];
+        unpack_k4(p + 4, sc4, mn4);
+        const uint8_t *sc = (const uint8_t *)sc4;
+        const int msum = min_sum_k4(mn4, b[i].bsums);
+        __m256i hv = five ? loadu256(p + 16) : _mm256_setzero_si256();   /* shifted 2 per chunk */
         __m256i acc = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
             const __m256i qv = loadu256(ql + 32 * c);
             __m256i lo = _mm256_and_si256(qv, m4);
             __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qv, 4), m4);
             if (five) {
-                __m256i bl = _mm256_and_si256(_mm256_srli_epi16(hv, 2 * c), m1);
-                __m256i bh = _mm256_and_si256(_mm256_srli_epi16(hv, 2 * c + 1), m1);
+                __m256i bl = _mm256_and_si256(hv, m1);
+                __m256i bh = _mm256_and_si256(_mm256_srli_epi16(hv, 1), m1);
                 lo = _mm256_or_si256(lo, _mm256_slli_epi16(bl, 4));
                 hi = _mm256_or_si256(hi, _mm256_slli_epi16(bh, 4));
+                hv = _mm256_srli_epi16(hv, 2);
             }
-            acc = _mm256_add_epi32(acc, dot32_scaled(lo, b[i].qs + 64 * c, sc[2 * c], sc[2 * c]));
-            acc = _mm256_add_epi32(acc, dot32_scaled(hi, b[i].qs + 64 * c + 32, sc[2 * c + 1],
-                                                     sc[2 * c + 1]));
+            __m256i plo = _mm256_maddubs_epi16(lo, loadu256(b[i].qs + 64 * c));
+            __m256i phi = _mm256_maddubs_epi16(hi, loadu256(b[i].qs + 64 * c + 32));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(plo, _mm256_set1_epi16(sc[2 * c])));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(phi, _mm256_set1_epi16(sc[2 * c + 1])));
         }
         const int isum = hsum_epi32(acc);
         s += b[i].d * (half_at(p) * (float)isum - half_at(p + 2) * (float)msum);
@@ -308,9 +378,8 @@ TGT static float dot_q6_K(const void *w, const void *x, int64_t n) {
     const __m256i m4 = _mm256_set1_epi8(0xF), m3 = _mm256_set1_epi8(3);
     float s = 0;
     for (int64_t i = 0; i < n / QK_K; i++) {
-        const int8_t *sc = a[i].scales;
-        int corr = 0;
-        for (int g = 0; g < 16; g++) corr += sc[g] * b[i].bsums[g];
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)a[i].scales));
+        const int corr = group_sum16(sc16, b[i].bsums);
         __m256i acc = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
             const __m256i l0 = loadu256(a[i].ql + 64 * h), l1 = loadu256(a[i].ql + 64 * h + 32);
@@ -321,8 +390,8 @@ TGT static float dot_q6_K(const void *w, const void *x, int64_t n) {
                                     : _mm256_and_si256(src, m4);
                 __m256i hb = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), m3);
                 __m256i q = _mm256_or_si256(lo, _mm256_slli_epi16(hb, 4));   /* 0..63 */
-                const int g = 8 * h + 2 * k;
-                acc = _mm256_add_epi32(acc, dot32_scaled(q, b[i].qs + 16 * g, sc[g], sc[g + 1]));
+                const int c = 4 * h + k;
+                acc = _mm256_add_epi32(acc, dot32_scaled(q, b[i].qs + 32 * c, scale_pair(sc16, c)));
             }
         }
         const int isum = hsum_epi32(acc) - 32 * corr;
