@@ -3,7 +3,16 @@
  * A ken_gguf owns its mapping; every pointer it hands out (strings, array
  * data, tensor data) points into the mapping or into the handle and stays
  * valid until ken_gguf_close. Nothing is copied: tensor data is the mapped
- * bytes. Strings in GGUF are not NUL-terminated: they come as ken_gguf_str. */
+ * bytes. Strings in GGUF are not NUL-terminated: they come as ken_gguf_str.
+ * An open handle is never modified, so any number of threads may read it.
+ *
+ * Opening validates everything up front (header, every kv, every tensor
+ * info, placement of every tensor), so the accessors need no error paths:
+ * a file either opens completely valid or not at all, with a message in the
+ * ken_err saying what is wrong and at which byte. Numbers are little-endian
+ * in the file and decoded byte by byte, so unaligned data is fine; tensor
+ * data is aligned to the file's alignment relative to the start of the
+ * file (mmap gives page-aligned starts). */
 #ifndef KEN_GGUF_H
 #define KEN_GGUF_H
 
@@ -142,7 +151,9 @@ double ken_gguf_arr_float(const ken_gguf_value *v, uint64_t i);          /* floa
  * array or i is out of range. *out points into v's storage. */
 bool ken_gguf_arr_at(const ken_gguf_value *v, uint64_t i, ken_gguf_value *out);
 
-/* Byte offset of the data section (tensor offsets are relative to it). */
+/* Byte offset of the data section (tensor offsets are relative to it); for a
+ * file without tensors, where the data section would start (may equal or
+ * pass the file size). */
 uint64_t ken_gguf_data_offset(const ken_gguf *g);
 /* The mapped (or caller's) bytes of the whole file. */
 const uint8_t *ken_gguf_bytes(const ken_gguf *g);

@@ -207,6 +207,15 @@ static void roundtrip(uint32_t alignment) {
     memset(m, 0, sizeof m);                 /* the writer holds its own copy */
     ken_err err;
     REQUIRE(ken_gguf_write(w, path, &err) == KEN_OK);
+    /* the in-memory form is the same bytes */
+    ken_buf mem, file;
+    ken_buf_init(&mem, 0);
+    ken_buf_init(&file, 0);
+    CHECK(ken_gguf_write_buf(w, &mem, &err) == KEN_OK);
+    CHECK(ken_file_read(path, 1 << 20, &file, &err) == KEN_OK);
+    CHECK(mem.len == file.len && mem.len > 0 && memcmp(mem.data, file.data, mem.len) == 0);
+    ken_buf_free(&mem);
+    ken_buf_free(&file);
     ken_gguf_writer_free(w);
     CHECK_EQ_INT(count_tmp_files(), 1);
     ken_gguf *g = NULL;
