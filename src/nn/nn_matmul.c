@@ -45,6 +45,14 @@ typedef struct {
     int64_t chunk;              /* output rows per chunk */
 } mm_job;
 
+#define TOKEN_TILE 32
+/* Below this many weight bytes × tokens a product runs on the calling
+ * thread: waking workers would cost more than they save. */
+#define SMALL_WORK_BYTES (32 * 1024)
+/* With a batch, a chunk's weight rows are re-read once per token tile:
+ * keep them within this many bytes (L2-sized). */
+#define CHUNK_BYTES_BATCH (128 * 1024)
+
 /* Chunk t: activation row t. */
 static void quantize_row_chunk(void *ctx, int64_t t, int ith) {
     (void)ith;
@@ -60,10 +68,15 @@ static void multiply_chunk(void *ctx, int64_t c, int ith) {
     const int64_t n_out = j->w->n_out, n_in = j->w->n_in;
     const int64_t o0 = c * j->chunk, o1 = o0 + j->chunk < n_out ? o0 + j->chunk : n_out;
     const uint8_t *wd = j->w->data;
-    for (int64_t o = o0; o < o1; o++) {
-        const uint8_t *wr = wd + (size_t)o * j->w_row_bytes;
-        for (int64_t t = 0; t < j->n_tok; t++)
-            j->y[t * n_out + o] = j->dot(wr, j->xq + (size_t)t * j->x_row_bytes, n_in);
+    /* tokens in tiles, so a tile of activations and the chunk's weight rows
+     * both stay in cache however long the batch */
+    for (int64_t t0 = 0; t0 < j->n_tok; t0 += TOKEN_TILE) {
+        const int64_t t1 = t0 + TOKEN_TILE < j->n_tok ? t0 + TOKEN_TILE : j->n_tok;
+        for (int64_t o = o0; o < o1; o++) {
+            const uint8_t *wr = wd + (size_t)o * j->w_row_bytes;
+            for (int64_t t = t0; t < t1; t++)
+                j->y[t * n_out + o] = j->dot(wr, j->xq + (size_t)t * j->x_row_bytes, n_in);
+        }
     }
 }
 
@@ -77,6 +90,7 @@ ken_status ken_nn_matmul(ken_pool *pool, const ken_nn_mat *w, const float *x, in
     if (!wrb || !xrb || !dot) return KEN_ERR_INVALID;
     mm_job j = {.w = w, .w_row_bytes = wrb, .x = x, .x_row_bytes = xrb, .act = act,
                 .n_tok = n_tok, .y = y, .dot = dot};
+    if ((double)wrb * (double)w->n_out * (double)n_tok < SMALL_WORK_BYTES) pool = NULL;
     ken_nn_work tmp = {0};
     if (!work) work = &tmp;   /* no scratch given: a temporary one for this call */
     if (act == KEN_DT_F32) {
@@ -91,6 +105,8 @@ ken_status ken_nn_matmul(ken_pool *pool, const ken_nn_mat *w, const float *x, in
     /* about 8 chunks per thread: balance without much counter traffic */
     const int nth = ken_pool_threads(pool);
     j.chunk = w->n_out / (8 * nth);
+    if (n_tok > TOKEN_TILE && j.chunk * (int64_t)wrb > CHUNK_BYTES_BATCH)
+        j.chunk = CHUNK_BYTES_BATCH / (int64_t)wrb;
     if (j.chunk < 1) j.chunk = 1;
     ken_pool_run(pool, (w->n_out + j.chunk - 1) / j.chunk, multiply_chunk, &j);
     ken_nn_work_free(&tmp);

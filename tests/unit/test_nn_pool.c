@@ -47,7 +47,7 @@ static void test_pool_runs(void) {
             CHECK_EQ_INT(ken_pool_threads(p), n);
             if (mode == 1) ken_pool_set_spin(p, 0);   /* always sleep: the condvar path */
             count_ctx c = {0};
-            const int runs = 2000;
+            const int runs = 1000;
             int64_t expect = 0;
             for (int r = 0; r < runs; r++) {
                 const int64_t nc = 1 + r % MAX_CHUNKS;   /* 1 chunk runs inline */
@@ -109,70 +109,84 @@ static const ken_dtype types[] = {
     KEN_DT_Q8_0, KEN_DT_Q2_K, KEN_DT_Q3_K, KEN_DT_Q4_K, KEN_DT_Q5_K, KEN_DT_Q6_K,
 };
 
-static void test_matmul(void) {
-    const int64_t n_in = 512, n_out = 37, n_tok = 3;
+/* One shape: results for 1, 2, 3 threads identical, equal to per-row
+ * ken_nn_vec_dot and to single-token products, close to float products. */
+static void check_matmul(int64_t n_in, int64_t n_out, int64_t n_tok, ken_pool *pools[4],
+                         ken_nn_work *work) {
     float *wf = malloc(sizeof(float) * n_in * n_out), *x = malloc(sizeof(float) * n_in * n_tok);
-    float *y[4], *deq = malloc(sizeof(float) * n_in);
+    float *y[4], *deq = malloc(sizeof(float) * n_in * n_out), *yv = malloc(sizeof(float) * n_out);
     for (int i = 0; i < 4; i++) y[i] = malloc(sizeof(float) * n_out * n_tok);
     for (int64_t i = 0; i < n_in * n_out; i++) wf[i] = rng_normal();
     for (int64_t i = 0; i < n_in * n_tok; i++) x[i] = rng_normal();
-    ken_pool *pools[4] = {NULL};
-    for (int t = 1; t <= 3; t++) REQUIRE(ken_pool_new(t, &pools[t]) == KEN_OK);
-    ken_nn_work work = {0};
     for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
         const ken_dtype t = types[k];
         const size_t rb = ken_nn_row_bytes(t, n_in);
         uint8_t *wq = malloc(rb * n_out);
-        for (int64_t o = 0; o < n_out; o++) ken_nn_quantize_row(t, wf + o * n_in, wq + o * rb, n_in);
+        for (int64_t o = 0; o < n_out; o++) {
+            ken_nn_quantize_row(t, wf + o * n_in, wq + o * rb, n_in);
+            ken_nn_dequantize_row(t, wq + o * rb, deq + o * n_in, n_in);
+        }
         ken_nn_mat m = {t, n_in, n_out, wq};
         CHECK(ken_nn_matmul(NULL, &m, x, n_tok, y[0], NULL) == KEN_OK);
         for (int th = 1; th <= 3; th++) {
-            CHECK(ken_nn_matmul(pools[th], &m, x, n_tok, y[th], &work) == KEN_OK);
+            CHECK(ken_nn_matmul(pools[th], &m, x, n_tok, y[th], work) == KEN_OK);
             CHECKF(memcmp(y[th], y[0], sizeof(float) * n_out * n_tok) == 0,
                    "%s: %d threads differ from 1", ken_dtype_name(t), th);
         }
-        /* equal to single-row products; close to the float product */
         uint8_t *xq = malloc(ken_nn_row_bytes(ken_nn_act_type(t), n_in));
         double worst = 0;
+        int row_bad = 0, tok_bad = 0;
         for (int64_t tok = 0; tok < n_tok; tok++) {
             ken_nn_quantize_act(ken_nn_act_type(t), x + tok * n_in, xq, n_in);
-            float yv[37];
-            CHECK(ken_nn_matvec(pools[2], &m, x + tok * n_in, yv, &work) == KEN_OK);
-            CHECK(memcmp(yv, y[0] + tok * n_out, sizeof yv) == 0);   /* batch == one token */
+            CHECK(ken_nn_matvec(pools[2], &m, x + tok * n_in, yv, work) == KEN_OK);
+            tok_bad += memcmp(yv, y[0] + tok * n_out, sizeof(float) * n_out) != 0;
             for (int64_t o = 0; o < n_out; o++) {
-                float d = ken_nn_vec_dot(t, wq + o * rb, xq, n_in);
-                CHECKF(d == y[0][tok * n_out + o], "%s: row %lld", ken_dtype_name(t), (long long)o);
-                ken_nn_dequantize_row(t, wq + o * rb, deq, n_in);
-                double s = 0, mag = 0;
+                row_bad += ken_nn_vec_dot(t, wq + o * rb, xq, n_in) != y[0][tok * n_out + o];
+                double sum = 0, mag = 0;
                 for (int64_t i = 0; i < n_in; i++) {
-                    s += (double)deq[i] * x[tok * n_in + i];
-                    mag += fabs((double)deq[i] * x[tok * n_in + i]);
+                    sum += (double)deq[o * n_in + i] * x[tok * n_in + i];
+                    mag += fabs((double)deq[o * n_in + i] * x[tok * n_in + i]);
                 }
-                double e = fabs(s - y[0][tok * n_out + o]) / mag;
+                double e = fabs(sum - y[0][tok * n_out + o]) / mag;
                 if (e > worst) worst = e;
             }
         }
+        CHECKF(tok_bad == 0, "%s: %d tokens differ between batch and single products",
+               ken_dtype_name(t), tok_bad);
+        CHECKF(row_bad == 0, "%s: %d values differ from ken_nn_vec_dot", ken_dtype_name(t), row_bad);
         /* activation quantization: 8-bit costs ~1e-2 of Σ|w·x| at most, F16 ~1e-3 */
         const double tol = t == KEN_DT_F32 ? 1e-6 : t == KEN_DT_F16 ? 1e-3 : t == KEN_DT_BF16 ? 1e-2 : 1.5e-2;
         CHECKF(worst <= tol, "%s: matmul vs float %g > %g", ken_dtype_name(t), worst, tol);
         free(xq);
         free(wq);
     }
-    /* bad shapes */
-    uint8_t dummy[64] = {0};
-    ken_nn_mat bad = {KEN_DT_Q4_0, 33, 1, dummy};
-    CHECK(ken_nn_matmul(pools[2], &bad, x, 1, y[0], &work) == KEN_ERR_INVALID);
-    ken_nn_mat bad2 = {KEN_DT_I32, 4, 1, dummy};
-    CHECK(ken_nn_matmul(pools[2], &bad2, x, 1, y[0], &work) == KEN_ERR_INVALID);
-    ken_nn_mat ok = {KEN_DT_F32, 4, 1, dummy};
-    CHECK(ken_nn_matmul(pools[2], &ok, x, 0, y[0], &work) == KEN_ERR_INVALID);
-    ken_nn_work_free(&work);
-    ken_nn_work_free(&work);   /* twice is fine */
-    for (int t = 1; t <= 3; t++) ken_pool_free(pools[t]);
     for (int i = 0; i < 4; i++) free(y[i]);
     free(wf);
     free(x);
     free(deq);
+    free(yv);
+}
+
+static void test_matmul(void) {
+    ken_pool *pools[4] = {NULL};
+    for (int t = 1; t <= 3; t++) REQUIRE(ken_pool_new(t, &pools[t]) == KEN_OK);
+    ken_nn_work work = {0};
+    check_matmul(512, 37, 3, pools, &work);     /* small: runs on the caller */
+    check_matmul(512, 160, 40, pools, &work);   /* threaded, two token tiles */
+    check_matmul(256, 1000, 1, pools, &work);   /* one token, many rows */
+    /* bad shapes */
+    uint8_t dummy[64] = {0};
+    float x[64] = {0}, y[4];
+    ken_nn_mat bad = {KEN_DT_Q4_0, 33, 1, dummy};
+    CHECK(ken_nn_matmul(pools[2], &bad, x, 1, y, &work) == KEN_ERR_INVALID);
+    ken_nn_mat bad2 = {KEN_DT_I32, 4, 1, dummy};
+    CHECK(ken_nn_matmul(pools[2], &bad2, x, 1, y, &work) == KEN_ERR_INVALID);
+    ken_nn_mat ok = {KEN_DT_F32, 4, 1, dummy};
+    CHECK(ken_nn_matmul(pools[2], &ok, x, 0, y, &work) == KEN_ERR_INVALID);
+    CHECK(ken_nn_matmul(pools[2], &ok, x, 1, y, &work) == KEN_OK);
+    ken_nn_work_free(&work);
+    ken_nn_work_free(&work);   /* twice is fine */
+    for (int t = 1; t <= 3; t++) ken_pool_free(pools[t]);
 }
 
 /* Many small products back to back, as in token generation. */
