@@ -127,100 +127,153 @@ TGT static float dot_bf16(const void *w, const void *x, int64_t n) {
     return s;
 }
 
+/* ------------------------------------------------------------ multi-token form */
+
+/* Every quantized kernel is written once for NX activation rows (x, x + xs,
+ * ...; NX <= NX_MAX) sharing the decoding of each weight block, then
+ * instantiated for NX = 1..4 with NX a constant, so the one-token kernel and
+ * each row of the multi-token kernels run the very same operations in the
+ * same order: batched products equal one-token products bit for bit. */
+#define NX_MAX 4
+#define INLINE __attribute__((always_inline)) inline
+
+#define ACT_ROWS(type, b, x, xs, nx)                                               \
+    const type *b[NX_MAX];                                                         \
+    for (int k_ = 0; k_ < (nx); k_++) b[k_] = (const type *)((const uint8_t *)(x) + (size_t)k_ * (xs));
+
+#define INSTANTIATE(name)                                                          \
+    TGT static float dot_##name(const void *w, const void *x, int64_t n) {         \
+        float out;                                                                 \
+        name##_n(w, x, 0, n, 1, &out);                                             \
+        return out;                                                                \
+    }                                                                              \
+    TGT static void dotn2_##name(const void *w, const void *x, size_t xs, int64_t n, float *o) { \
+        name##_n(w, x, xs, n, 2, o);                                               \
+    }                                                                              \
+    TGT static void dotn3_##name(const void *w, const void *x, size_t xs, int64_t n, float *o) { \
+        name##_n(w, x, xs, n, 3, o);                                               \
+    }                                                                              \
+    TGT static void dotn4_##name(const void *w, const void *x, size_t xs, int64_t n, float *o) { \
+        name##_n(w, x, xs, n, 4, o);                                               \
+    }
+
 /* ------------------------------------------------------------ 32-element blocks */
 
-/* The 32-element kernels take two blocks per step into two accumulators so
- * consecutive FMAs do not wait on each other. BLOCK(i, acc) adds block i. */
-#define TWO_BY_TWO(nb, BLOCK)                                                      \
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                 \
+/* Two blocks per step into two accumulators per row, so consecutive FMAs do
+ * not wait on each other. STEP(i, acc) adds block i of every row to acc[k]. */
+#define TWO_BY_TWO(nb, nx, STEP, out, extra)                                       \
+    __m256 acc0[NX_MAX], acc1[NX_MAX];                                             \
+    for (int k = 0; k < (nx); k++) acc0[k] = acc1[k] = _mm256_setzero_ps();        \
     int64_t i = 0;                                                                 \
     for (; i + 1 < (nb); i += 2) {                                                 \
-        BLOCK(i, acc0);                                                            \
-        BLOCK(i + 1, acc1);                                                        \
+        STEP(i, acc0);                                                             \
+        STEP(i + 1, acc1);                                                         \
     }                                                                              \
-    if (i < (nb)) BLOCK(i, acc0);
+    if (i < (nb)) STEP(i, acc0);                                                   \
+    for (int k = 0; k < (nx); k++) out[k] = hsum_ps(_mm256_add_ps(acc0[k], acc1[k])) + extra;
 
-#define Q4_0_BLOCK(i, acc)                                                         \
+/* signed weights q (|q| < 128) against signed activations: the sign trick
+ * feeds maddubs an unsigned |q| and y carrying q's sign */
+#define SIGNED_ROWS(q, i, acc, nx)                                                 \
     do {                                                                           \
-        const __m256 d_ = _mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d));               \
-        __m256i q_ = _mm256_sub_epi8(nibbles32(a[i].qs), _mm256_set1_epi8(8));     \
-        acc = _mm256_fmadd_ps(d_, _mm256_cvtepi32_ps(dot_s8(q_, loadu256(b[i].qs))), acc); \
+        const __m256i aq_ = _mm256_sign_epi8(q, q);                                \
+        const float da_ = h2f(a[i].d);                                             \
+        for (int k = 0; k < (nx); k++) {                                           \
+            const __m256 d_ = _mm256_set1_ps(da_ * h2f(b[k][i].d));                \
+            __m256i p_ = _mm256_maddubs_epi16(aq_, _mm256_sign_epi8(loadu256(b[k][i].qs), q)); \
+            p_ = _mm256_madd_epi16(p_, _mm256_set1_epi16(1));                      \
+            acc[k] = _mm256_fmadd_ps(d_, _mm256_cvtepi32_ps(p_), acc[k]);          \
+        }                                                                          \
     } while (0)
 
-TGT static float dot_q4_0(const void *w, const void *x, int64_t n) {
+/* unsigned weights q (< 128) plus the min term m·s of Q8_1 */
+#define UNSIGNED_ROWS(q, i, acc, nx)                                               \
+    do {                                                                           \
+        const float da_ = h2f(a[i].d), ma_ = h2f(a[i].m);                          \
+        for (int k = 0; k < (nx); k++) {                                           \
+            const __m256 d_ = _mm256_set1_ps(da_ * h2f(b[k][i].d));                \
+            summ[k] += ma_ * h2f(b[k][i].s);                                       \
+            __m256i p_ = _mm256_maddubs_epi16(q, loadu256(b[k][i].qs));            \
+            p_ = _mm256_madd_epi16(p_, _mm256_set1_epi16(1));                      \
+            acc[k] = _mm256_fmadd_ps(d_, _mm256_cvtepi32_ps(p_), acc[k]);          \
+        }                                                                          \
+    } while (0)
+
+#define Q4_0_STEP(i, acc)                                                          \
+    do {                                                                           \
+        const __m256i q_ = _mm256_sub_epi8(nibbles32(a[i].qs), _mm256_set1_epi8(8)); \
+        SIGNED_ROWS(q_, i, acc, nx);                                               \
+    } while (0)
+
+TGT static INLINE void q4_0_n(const void *w, const void *x, size_t xs, int64_t n, int nx, float *out) {
     const blk_q4_0 *a = w;
-    const blk_q8_0 *b = x;
-    TWO_BY_TWO(n / 32, Q4_0_BLOCK)
-    return hsum_ps(_mm256_add_ps(acc0, acc1));
-}
-
-#define Q4_1_BLOCK(i, acc)                                                         \
-    do {                                                                           \
-        const __m256 d_ = _mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d));               \
-        summ += h2f(a[i].m) * h2f(b[i].s);                                         \
-        __m256i p_ = dot_u8(nibbles32(a[i].qs), loadu256(b[i].qs));                \
-        acc = _mm256_fmadd_ps(d_, _mm256_cvtepi32_ps(p_), acc);                    \
-    } while (0)
-
-TGT static float dot_q4_1(const void *w, const void *x, int64_t n) {
-    const blk_q4_1 *a = w;
-    const blk_q8_1 *b = x;
-    float summ = 0;
-    TWO_BY_TWO(n / 32, Q4_1_BLOCK)
-    return hsum_ps(_mm256_add_ps(acc0, acc1)) + summ;
+    ACT_ROWS(blk_q8_0, b, x, xs, nx)
+    TWO_BY_TWO(n / 32, nx, Q4_0_STEP, out, 0.0f)
 }
 
 /* Q5_0: value = nibble - 16 unless the fifth bit is set, i.e. nibble | 0xF0
  * as int8 when the bit is clear. */
-#define Q5_0_BLOCK(i, acc)                                                         \
+#define Q5_0_STEP(i, acc)                                                          \
     do {                                                                           \
-        const __m256 d_ = _mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d));               \
         uint32_t qh_;                                                              \
         memcpy(&qh_, a[i].qh, 4);                                                  \
         __m256i hi_ = _mm256_andnot_si256(bits_to_bytes(qh_), _mm256_set1_epi8((char)0xF0)); \
-        __m256i q_ = _mm256_or_si256(nibbles32(a[i].qs), hi_);                     \
-        acc = _mm256_fmadd_ps(d_, _mm256_cvtepi32_ps(dot_s8(q_, loadu256(b[i].qs))), acc); \
+        const __m256i q_ = _mm256_or_si256(nibbles32(a[i].qs), hi_);              \
+        SIGNED_ROWS(q_, i, acc, nx);                                               \
     } while (0)
 
-TGT static float dot_q5_0(const void *w, const void *x, int64_t n) {
+TGT static INLINE void q5_0_n(const void *w, const void *x, size_t xs, int64_t n, int nx, float *out) {
     const blk_q5_0 *a = w;
-    const blk_q8_0 *b = x;
-    TWO_BY_TWO(n / 32, Q5_0_BLOCK)
-    return hsum_ps(_mm256_add_ps(acc0, acc1));
+    ACT_ROWS(blk_q8_0, b, x, xs, nx)
+    TWO_BY_TWO(n / 32, nx, Q5_0_STEP, out, 0.0f)
 }
 
-#define Q5_1_BLOCK(i, acc)                                                         \
+#define Q8_0_STEP(i, acc)                                                          \
     do {                                                                           \
-        const __m256 d_ = _mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d));               \
-        summ += h2f(a[i].m) * h2f(b[i].s);                                         \
+        const __m256i q_ = loadu256(a[i].qs);                                      \
+        SIGNED_ROWS(q_, i, acc, nx);                                               \
+    } while (0)
+
+TGT static INLINE void q8_0_n(const void *w, const void *x, size_t xs, int64_t n, int nx, float *out) {
+    const blk_q8_0 *a = w;
+    ACT_ROWS(blk_q8_0, b, x, xs, nx)
+    TWO_BY_TWO(n / 32, nx, Q8_0_STEP, out, 0.0f)
+}
+
+#define Q4_1_STEP(i, acc)                                                          \
+    do {                                                                           \
+        const __m256i q_ = nibbles32(a[i].qs);                                     \
+        UNSIGNED_ROWS(q_, i, acc, nx);                                             \
+    } while (0)
+
+TGT static INLINE void q4_1_n(const void *w, const void *x, size_t xs, int64_t n, int nx, float *out) {
+    const blk_q4_1 *a = w;
+    ACT_ROWS(blk_q8_1, b, x, xs, nx)
+    float summ[NX_MAX] = {0};
+    TWO_BY_TWO(n / 32, nx, Q4_1_STEP, out, summ[k])
+}
+
+#define Q5_1_STEP(i, acc)                                                          \
+    do {                                                                           \
         uint32_t qh_;                                                              \
         memcpy(&qh_, a[i].qh, 4);                                                  \
         __m256i hi_ = _mm256_and_si256(bits_to_bytes(qh_), _mm256_set1_epi8(0x10)); \
-        __m256i q_ = _mm256_or_si256(nibbles32(a[i].qs), hi_);                     \
-        acc = _mm256_fmadd_ps(d_, _mm256_cvtepi32_ps(dot_u8(q_, loadu256(b[i].qs))), acc); \
+        const __m256i q_ = _mm256_or_si256(nibbles32(a[i].qs), hi_);              \
+        UNSIGNED_ROWS(q_, i, acc, nx);                                             \
     } while (0)
 
-TGT static float dot_q5_1(const void *w, const void *x, int64_t n) {
+TGT static INLINE void q5_1_n(const void *w, const void *x, size_t xs, int64_t n, int nx, float *out) {
     const blk_q5_1 *a = w;
-    const blk_q8_1 *b = x;
-    float summ = 0;
-    TWO_BY_TWO(n / 32, Q5_1_BLOCK)
-    return hsum_ps(_mm256_add_ps(acc0, acc1)) + summ;
+    ACT_ROWS(blk_q8_1, b, x, xs, nx)
+    float summ[NX_MAX] = {0};
+    TWO_BY_TWO(n / 32, nx, Q5_1_STEP, out, summ[k])
 }
 
-#define Q8_0_BLOCK(i, acc)                                                         \
-    do {                                                                           \
-        const __m256 d_ = _mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d));               \
-        __m256i p_ = dot_s8(loadu256(a[i].qs), loadu256(b[i].qs));                 \
-        acc = _mm256_fmadd_ps(d_, _mm256_cvtepi32_ps(p_), acc);                    \
-    } while (0)
-
-TGT static float dot_q8_0(const void *w, const void *x, int64_t n) {
-    const blk_q8_0 *a = w;
-    const blk_q8_0 *b = x;
-    TWO_BY_TWO(n / 32, Q8_0_BLOCK)
-    return hsum_ps(_mm256_add_ps(acc0, acc1));
-}
+INSTANTIATE(q4_0)
+INSTANTIATE(q4_1)
+INSTANTIATE(q5_0)
+INSTANTIATE(q5_1)
+INSTANTIATE(q8_0)
 
 /* ------------------------------------------------------------ K-quants */
 
@@ -232,7 +285,7 @@ TGT static inline __m256i scale_pair(__m256i sc16, int c) {
     return _mm256_shuffle_epi8(_mm256_permutevar8x32_epi32(sc16, _mm256_set1_epi32(c)), pick);
 }
 
-/* Σ q·y over 32 values (q unsigned < 64) weighted by the scale pair sp:
+/* Σ q·y over 32 values (q unsigned < 64) weighted by the int16 scales sp:
  * eight int32 partial sums. */
 TGT static inline __m256i dot32_scaled(__m256i q, const int8_t *y, __m256i sp) {
     return _mm256_madd_epi16(_mm256_maddubs_epi16(q, loadu256(y)), sp);
@@ -240,34 +293,41 @@ TGT static inline __m256i dot32_scaled(__m256i q, const int8_t *y, __m256i sp) {
 
 /* Σ_g sc16[g]·bsums[g] over the 16 groups of 16 (sc16 as int16). */
 TGT static inline int group_sum16(__m256i sc16, const int16_t *bsums) {
-    __m256i p = _mm256_madd_epi16(sc16, loadu256(bsums));
-    return hsum_epi32(p);
+    return hsum_epi32(_mm256_madd_epi16(sc16, loadu256(bsums)));
 }
 
-TGT static float dot_q2_K(const void *w, const void *x, int64_t n) {
+/* Adds chunk c (32 decoded values q, scales sp) of every row to acc[k]. */
+#define CHUNK_ROWS(q, c, sp)                                                       \
+    for (int k = 0; k < nx; k++)                                                   \
+        acc[k] = _mm256_add_epi32(acc[k], dot32_scaled(q, b[k][i].qs + 32 * (c), sp));
+
+TGT static INLINE void q2_K_n(const void *w, const void *x, size_t xs, int64_t n, int nx, float *out) {
     const blk_q2_K *a = w;
-    const blk_q8_K *b = x;
+    ACT_ROWS(blk_q8_K, b, x, xs, nx)
     const __m256i m3 = _mm256_set1_epi8(3);
     const __m128i m4 = _mm_set1_epi8(0xF);
-    float s = 0;
+    float s[NX_MAX] = {0};
     for (int64_t i = 0; i < n / QK_K; i++) {
         const __m128i scb = _mm_loadu_si128((const __m128i *)a[i].scales);
         const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(scb, m4));
         const __m256i mn16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(scb, 4), m4));
-        const int msum = group_sum16(mn16, b[i].bsums);
-        __m256i acc = _mm256_setzero_si256();
+        __m256i acc[NX_MAX];
+        for (int k = 0; k < nx; k++) acc[k] = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
             const __m256i qv = loadu256(a[i].qs + 32 * h);
-            for (int k = 0; k < 4; k++) {
-                const int c = 4 * h + k;
-                __m256i q = _mm256_and_si256(_mm256_srli_epi16(qv, 2 * k), m3);
-                acc = _mm256_add_epi32(acc, dot32_scaled(q, b[i].qs + 32 * c, scale_pair(sc16, c)));
+            for (int j = 0; j < 4; j++) {
+                const __m256i q = _mm256_and_si256(_mm256_srli_epi16(qv, 2 * j), m3);
+                const __m256i sp = scale_pair(sc16, 4 * h + j);
+                CHUNK_ROWS(q, 4 * h + j, sp)
             }
         }
-        const int isum = hsum_epi32(acc);
-        s += b[i].d * (h2f(a[i].d) * (float)isum - h2f(a[i].dmin) * (float)msum);
+        const float d = h2f(a[i].d), dmin = h2f(a[i].dmin);
+        for (int k = 0; k < nx; k++) {
+            const int msum = group_sum16(mn16, b[k][i].bsums), isum = hsum_epi32(acc[k]);
+            s[k] += b[k][i].d * (d * (float)isum - dmin * (float)msum);
+        }
     }
-    return s;
+    for (int k = 0; k < nx; k++) out[k] = s[k];
 }
 
 /* Q3_K's 16 six-bit scales (minus 32) as int16. */
@@ -283,32 +343,34 @@ TGT static inline __m256i unpack_q3k_scales(const uint8_t *s) {
     return _mm256_sub_epi16(_mm256_cvtepu8_epi16(b8), _mm256_set1_epi16(32));
 }
 
-TGT static float dot_q3_K(const void *w, const void *x, int64_t n) {
+TGT static INLINE void q3_K_n(const void *w, const void *x, size_t xs, int64_t n, int nx, float *out) {
     const blk_q3_K *a = w;
-    const blk_q8_K *b = x;
+    ACT_ROWS(blk_q8_K, b, x, xs, nx)
     const __m256i m3 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1);
-    float s = 0;
+    float s[NX_MAX] = {0};
     for (int64_t i = 0; i < n / QK_K; i++) {
         const __m256i sc16 = unpack_q3k_scales(a[i].scales);
-        const int corr = group_sum16(sc16, b[i].bsums);
         __m256i hm = loadu256(a[i].hmask);   /* shifted 1 per chunk */
-        __m256i acc = _mm256_setzero_si256();
+        __m256i acc[NX_MAX];
+        for (int k = 0; k < nx; k++) acc[k] = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
             const __m256i qv = loadu256(a[i].qs + 32 * h);
-            for (int k = 0; k < 4; k++) {
-                const int c = 4 * h + k;
+            for (int j = 0; j < 4; j++) {
                 /* u = low 2 bits + 4·high bit in 0..7; the value is u - 4 */
-                __m256i q = _mm256_and_si256(_mm256_srli_epi16(qv, 2 * k), m3);
-                __m256i hb = _mm256_and_si256(hm, m1);
+                __m256i q = _mm256_and_si256(_mm256_srli_epi16(qv, 2 * j), m3);
+                q = _mm256_or_si256(q, _mm256_slli_epi16(_mm256_and_si256(hm, m1), 2));
                 hm = _mm256_srli_epi16(hm, 1);
-                q = _mm256_or_si256(q, _mm256_slli_epi16(hb, 2));
-                acc = _mm256_add_epi32(acc, dot32_scaled(q, b[i].qs + 32 * c, scale_pair(sc16, c)));
+                const __m256i sp = scale_pair(sc16, 4 * h + j);
+                CHUNK_ROWS(q, 4 * h + j, sp)
             }
         }
-        const int isum = hsum_epi32(acc) - 4 * corr;
-        s += b[i].d * (h2f(a[i].d) * (float)isum);
+        const float d = h2f(a[i].d);
+        for (int k = 0; k < nx; k++) {
+            const int isum = hsum_epi32(acc[k]) - 4 * group_sum16(sc16, b[k][i].bsums);
+            s[k] += b[k][i].d * (d * (float)isum);
+        }
     }
-    return s;
+    for (int k = 0; k < nx; k++) out[k] = s[k];
 }
 
 /* Q4_K / Q5_K scales and mins (6 bits each, packed in 12 bytes) as bytes:
@@ -323,101 +385,126 @@ static inline void unpack_k4(const uint8_t *q, uint32_t sc[2], uint32_t mn[2]) {
 }
 
 /* Σ_g mn[g]·(bsums[2g] + bsums[2g+1]) over the 8 groups of 32. */
-TGT static inline int min_sum_k4(const uint32_t mn[2], const int16_t *bsums) {
+TGT static inline int min_sum_k4(__m128i mn16, const int16_t *bsums) {
     __m128i b = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)bsums),
                                _mm_loadu_si128((const __m128i *)(bsums + 8)));
-    __m128i m = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)mn[1], (int)mn[0]));
-    __m128i p = _mm_madd_epi16(b, m);
+    __m128i p = _mm_madd_epi16(b, mn16);
     p = _mm_add_epi32(p, _mm_shuffle_epi32(p, _MM_SHUFFLE(1, 0, 3, 2)));
     p = _mm_add_epi32(p, _mm_shuffle_epi32(p, _MM_SHUFFLE(2, 3, 0, 1)));
     return _mm_cvtsi128_si32(p);
 }
 
-TGT static float dot_q45_K(bool five, const void *w, const void *x, int64_t n) {
+TGT static INLINE void q45_K_n(bool five, const void *w, const void *x, size_t xs, int64_t n, int nx,
+                               float *out) {
     const size_t bb = five ? sizeof(blk_q5_K) : sizeof(blk_q4_K);
-    const blk_q8_K *b = x;
+    ACT_ROWS(blk_q8_K, b, x, xs, nx)
     const __m256i m4 = _mm256_set1_epi8(0xF), m1 = _mm256_set1_epi8(1);
-    float s = 0;
+    float s[NX_MAX] = {0};
     for (int64_t i = 0; i < n / QK_K; i++) {
         const uint8_t *p = (const uint8_t *)w + i * bb;
         const uint8_t *ql = p + 16 + (five ? 32 : 0);
         uint32_t sc4[2], mn4[2];
         unpack_k4(p + 4, sc4, mn4);
         const uint8_t *sc = (const uint8_t *)sc4;
-        const int msum = min_sum_k4(mn4, b[i].bsums);
+        const __m128i mn16 = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)mn4[1], (int)mn4[0]));
         __m256i hv = five ? loadu256(p + 16) : _mm256_setzero_si256();   /* shifted 2 per chunk */
-        __m256i acc = _mm256_setzero_si256();
+        __m256i acc[NX_MAX];
+        for (int k = 0; k < nx; k++) acc[k] = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
             const __m256i qv = loadu256(ql + 32 * c);
             __m256i lo = _mm256_and_si256(qv, m4);
             __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qv, 4), m4);
             if (five) {
-                __m256i bl = _mm256_and_si256(hv, m1);
-                __m256i bh = _mm256_and_si256(_mm256_srli_epi16(hv, 1), m1);
-                lo = _mm256_or_si256(lo, _mm256_slli_epi16(bl, 4));
-                hi = _mm256_or_si256(hi, _mm256_slli_epi16(bh, 4));
+                lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(hv, m1), 4));
+                hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 1), m1), 4));
                 hv = _mm256_srli_epi16(hv, 2);
             }
-            __m256i plo = _mm256_maddubs_epi16(lo, loadu256(b[i].qs + 64 * c));
-            __m256i phi = _mm256_maddubs_epi16(hi, loadu256(b[i].qs + 64 * c + 32));
-            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(plo, _mm256_set1_epi16(sc[2 * c])));
-            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(phi, _mm256_set1_epi16(sc[2 * c + 1])));
+            const __m256i slo = _mm256_set1_epi16(sc[2 * c]), shi = _mm256_set1_epi16(sc[2 * c + 1]);
+            CHUNK_ROWS(lo, 2 * c, slo)
+            CHUNK_ROWS(hi, 2 * c + 1, shi)
         }
-        const int isum = hsum_epi32(acc);
-        s += b[i].d * (half_at(p) * (float)isum - half_at(p + 2) * (float)msum);
+        const float d = half_at(p), dmin = half_at(p + 2);
+        for (int k = 0; k < nx; k++) {
+            const int msum = min_sum_k4(mn16, b[k][i].bsums), isum = hsum_epi32(acc[k]);
+            s[k] += b[k][i].d * (d * (float)isum - dmin * (float)msum);
+        }
     }
-    return s;
+    for (int k = 0; k < nx; k++) out[k] = s[k];
 }
 
-TGT static float dot_q4_K(const void *w, const void *x, int64_t n) { return dot_q45_K(false, w, x, n); }
-TGT static float dot_q5_K(const void *w, const void *x, int64_t n) { return dot_q45_K(true, w, x, n); }
+TGT static INLINE void q4_K_n(const void *w, const void *x, size_t xs, int64_t n, int nx, float *out) {
+    q45_K_n(false, w, x, xs, n, nx, out);
+}
+TGT static INLINE void q5_K_n(const void *w, const void *x, size_t xs, int64_t n, int nx, float *out) {
+    q45_K_n(true, w, x, xs, n, nx, out);
+}
 
-TGT static float dot_q6_K(const void *w, const void *x, int64_t n) {
+TGT static INLINE void q6_K_n(const void *w, const void *x, size_t xs, int64_t n, int nx, float *out) {
     const blk_q6_K *a = w;
-    const blk_q8_K *b = x;
+    ACT_ROWS(blk_q8_K, b, x, xs, nx)
     const __m256i m4 = _mm256_set1_epi8(0xF), m3 = _mm256_set1_epi8(3);
-    float s = 0;
+    float s[NX_MAX] = {0};
     for (int64_t i = 0; i < n / QK_K; i++) {
         const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)a[i].scales));
-        const int corr = group_sum16(sc16, b[i].bsums);
-        __m256i acc = _mm256_setzero_si256();
+        __m256i acc[NX_MAX];
+        for (int k = 0; k < nx; k++) acc[k] = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
             const __m256i l0 = loadu256(a[i].ql + 64 * h), l1 = loadu256(a[i].ql + 64 * h + 32);
             const __m256i qh = loadu256(a[i].qh + 32 * h);
-            for (int k = 0; k < 4; k++) {
-                const __m256i src = k % 2 ? l1 : l0;
-                __m256i lo = k >= 2 ? _mm256_and_si256(_mm256_srli_epi16(src, 4), m4)
+            for (int j = 0; j < 4; j++) {
+                const __m256i src = j % 2 ? l1 : l0;
+                __m256i lo = j >= 2 ? _mm256_and_si256(_mm256_srli_epi16(src, 4), m4)
                                     : _mm256_and_si256(src, m4);
-                __m256i hb = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), m3);
-                __m256i q = _mm256_or_si256(lo, _mm256_slli_epi16(hb, 4));   /* 0..63 */
-                const int c = 4 * h + k;
-                acc = _mm256_add_epi32(acc, dot32_scaled(q, b[i].qs + 32 * c, scale_pair(sc16, c)));
+                __m256i hb = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * j), m3);
+                const __m256i q = _mm256_or_si256(lo, _mm256_slli_epi16(hb, 4));   /* 0..63 */
+                const __m256i sp = scale_pair(sc16, 4 * h + j);
+                CHUNK_ROWS(q, 4 * h + j, sp)
             }
         }
-        const int isum = hsum_epi32(acc) - 32 * corr;
-        s += b[i].d * (h2f(a[i].d) * (float)isum);
+        const float d = h2f(a[i].d);
+        for (int k = 0; k < nx; k++) {
+            const int isum = hsum_epi32(acc[k]) - 32 * group_sum16(sc16, b[k][i].bsums);
+            s[k] += b[k][i].d * (d * (float)isum);
+        }
     }
-    return s;
+    for (int k = 0; k < nx; k++) out[k] = s[k];
 }
 
-void ken_nn_avx2_kernels(ken_nn_dot_fn t[KEN_NN_NTYPES]) {
+INSTANTIATE(q2_K)
+INSTANTIATE(q3_K)
+INSTANTIATE(q4_K)
+INSTANTIATE(q5_K)
+INSTANTIATE(q6_K)
+
+#define SET_ALL(T, name)                                                           \
+    do {                                                                           \
+        t[T] = dot_##name;                                                         \
+        tn[T][2] = dotn2_##name;                                                   \
+        tn[T][3] = dotn3_##name;                                                   \
+        tn[T][4] = dotn4_##name;                                                   \
+    } while (0)
+
+void ken_nn_avx2_kernels(ken_nn_dot_fn t[KEN_NN_NTYPES], ken_nn_dotn_fn tn[KEN_NN_NTYPES][KEN_NN_DOTN_MAX + 1]) {
     t[KEN_DT_F32] = dot_f32;
     t[KEN_DT_F16] = dot_f16;
     t[KEN_DT_BF16] = dot_bf16;
-    t[KEN_DT_Q4_0] = dot_q4_0;
-    t[KEN_DT_Q4_1] = dot_q4_1;
-    t[KEN_DT_Q5_0] = dot_q5_0;
-    t[KEN_DT_Q5_1] = dot_q5_1;
-    t[KEN_DT_Q8_0] = dot_q8_0;
-    t[KEN_DT_Q2_K] = dot_q2_K;
-    t[KEN_DT_Q3_K] = dot_q3_K;
-    t[KEN_DT_Q4_K] = dot_q4_K;
-    t[KEN_DT_Q5_K] = dot_q5_K;
-    t[KEN_DT_Q6_K] = dot_q6_K;
+    SET_ALL(KEN_DT_Q4_0, q4_0);
+    SET_ALL(KEN_DT_Q4_1, q4_1);
+    SET_ALL(KEN_DT_Q5_0, q5_0);
+    SET_ALL(KEN_DT_Q5_1, q5_1);
+    SET_ALL(KEN_DT_Q8_0, q8_0);
+    SET_ALL(KEN_DT_Q2_K, q2_K);
+    SET_ALL(KEN_DT_Q3_K, q3_K);
+    SET_ALL(KEN_DT_Q4_K, q4_K);
+    SET_ALL(KEN_DT_Q5_K, q5_K);
+    SET_ALL(KEN_DT_Q6_K, q6_K);
 }
 
 #else
 
-void ken_nn_avx2_kernels(ken_nn_dot_fn t[KEN_NN_NTYPES]) { (void)t; }
+void ken_nn_avx2_kernels(ken_nn_dot_fn t[KEN_NN_NTYPES], ken_nn_dotn_fn tn[KEN_NN_NTYPES][KEN_NN_DOTN_MAX + 1]) {
+    (void)t;
+    (void)tn;
+}
 
 #endif

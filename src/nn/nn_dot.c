@@ -236,6 +236,7 @@ const ken_nn_dot_fn ken_nn_dot_ref_table[KEN_NN_NTYPES] = {
 static struct {
     ken_nn_simd detected, current;
     ken_nn_dot_fn table[KEN_NN_SIMD_COUNT][KEN_NN_NTYPES];
+    ken_nn_dotn_fn tablen[KEN_NN_SIMD_COUNT][KEN_NN_NTYPES][KEN_NN_DOTN_MAX + 1];
 } g_simd;
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
@@ -249,7 +250,7 @@ static void detect_once(void) {
     const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29));
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c) {
         lvl = KEN_NN_SIMD_AVX2;
-        ken_nn_avx2_kernels(g_simd.table[KEN_NN_SIMD_AVX2]);
+        ken_nn_avx2_kernels(g_simd.table[KEN_NN_SIMD_AVX2], g_simd.tablen[KEN_NN_SIMD_AVX2]);
     }
 #endif
     memcpy(g_simd.table[KEN_NN_SIMD_NONE], ken_nn_dot_ref_table, sizeof ken_nn_dot_ref_table);
@@ -296,6 +297,14 @@ ken_nn_dot_fn ken_nn_dot_best(ken_dtype wt) {
     if ((unsigned)wt >= KEN_NN_NTYPES) return NULL;
     for (int l = (int)g_simd.current; l >= 0; l--)
         if (g_simd.table[l][wt]) return g_simd.table[l][wt];
+    return NULL;
+}
+
+ken_nn_dotn_fn ken_nn_dotn_best(ken_dtype wt, int nx) {
+    detect();
+    if ((unsigned)wt >= KEN_NN_NTYPES || nx < 2 || nx > KEN_NN_DOTN_MAX) return NULL;
+    for (int l = (int)g_simd.current; l >= 0; l--)
+        if (g_simd.table[l][wt]) return g_simd.tablen[l][wt][nx];   /* same level as dot_best */
     return NULL;
 }
 

@@ -130,7 +130,17 @@ void ken_nn_dequantize_kquant(ken_dtype t, const void *src, float *dst, int64_t 
 /* Kernel tables, indexed by ken_dtype; NULL where a level has none. */
 #define KEN_NN_NTYPES 31
 extern const ken_nn_dot_fn ken_nn_dot_ref_table[KEN_NN_NTYPES];
-/* Filled by nn_avx2.c; no entries on other architectures. */
-void ken_nn_avx2_kernels(ken_nn_dot_fn table[KEN_NN_NTYPES]);
+/* Multi-row form: out[k] = Σ w · (row k of x) for k < nx, the rows x_stride
+ * bytes apart; each out[k] equals the one-row kernel of the same level on
+ * that row, bit for bit (the matrix products rely on it). */
+typedef void (*ken_nn_dotn_fn)(const void *w, const void *x, size_t x_stride, int64_t n, float *out);
+#define KEN_NN_DOTN_MAX 4
+/* Filled by nn_avx2.c (tn[type][nx] for nx = 2..4); nothing on other
+ * architectures. */
+void ken_nn_avx2_kernels(ken_nn_dot_fn t[KEN_NN_NTYPES],
+                         ken_nn_dotn_fn tn[KEN_NN_NTYPES][KEN_NN_DOTN_MAX + 1]);
+/* The nx-row kernel matching ken_nn_dot_best(wt), or NULL (then call the
+ * one-row kernel per row). */
+ken_nn_dotn_fn ken_nn_dotn_best(ken_dtype wt, int nx);
 
 #endif

@@ -42,6 +42,7 @@ typedef struct {
     int64_t n_tok;
     float *y;
     ken_nn_dot_fn dot;
+    ken_nn_dotn_fn dotn[KEN_NN_DOTN_MAX + 1];   /* multi-token kernels, may be NULL */
     int64_t chunk;              /* output rows per chunk */
 } mm_job;
 
@@ -74,7 +75,17 @@ static void multiply_chunk(void *ctx, int64_t c, int ith) {
         const int64_t t1 = t0 + TOKEN_TILE < j->n_tok ? t0 + TOKEN_TILE : j->n_tok;
         for (int64_t o = o0; o < o1; o++) {
             const uint8_t *wr = wd + (size_t)o * j->w_row_bytes;
-            for (int64_t t = t0; t < t1; t++)
+            int64_t t = t0;
+            /* up to 4 tokens per call share the decoding of the weight row */
+            while (t1 - t >= 2) {
+                const int nx = t1 - t >= KEN_NN_DOTN_MAX ? KEN_NN_DOTN_MAX : (int)(t1 - t);
+                if (!j->dotn[nx]) break;
+                float out[KEN_NN_DOTN_MAX];
+                j->dotn[nx](wr, j->xq + (size_t)t * j->x_row_bytes, j->x_row_bytes, n_in, out);
+                for (int k = 0; k < nx; k++) j->y[(t + k) * n_out + o] = out[k];
+                t += nx;
+            }
+            for (; t < t1; t++)
                 j->y[t * n_out + o] = j->dot(wr, j->xq + (size_t)t * j->x_row_bytes, n_in);
         }
     }
@@ -90,6 +101,7 @@ ken_status ken_nn_matmul(ken_pool *pool, const ken_nn_mat *w, const float *x, in
     if (!wrb || !xrb || !dot) return KEN_ERR_INVALID;
     mm_job j = {.w = w, .w_row_bytes = wrb, .x = x, .x_row_bytes = xrb, .act = act,
                 .n_tok = n_tok, .y = y, .dot = dot};
+    for (int nx = 2; nx <= KEN_NN_DOTN_MAX; nx++) j.dotn[nx] = ken_nn_dotn_best(w->type, nx);
     if ((double)wrb * (double)w->n_out * (double)n_tok < SMALL_WORK_BYTES) pool = NULL;
     ken_nn_work tmp = {0};
     if (!work) work = &tmp;   /* no scratch given: a temporary one for this call */

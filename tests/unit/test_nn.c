@@ -301,6 +301,39 @@ static void test_random_bytes(void) {
     }
 }
 
+/* The multi-row kernels give, row by row, exactly the one-row kernel's result. */
+static void test_multi_row(void) {
+    for (size_t t = 0; t < KEN_ARRAY_LEN(weight_types); t++) {
+        const ken_dtype wt = weight_types[t], at = ken_nn_act_type(wt);
+        for (int nblk = 1; nblk <= 5; nblk += 2) {
+            const int64_t n = nblk * (ken_nn_block(wt) == 1 ? 32 : ken_nn_block(wt));
+            const size_t xrb = ken_nn_row_bytes(at, n);
+            float *x = malloc((size_t)n * 4 * KEN_NN_DOTN_MAX);
+            void *wq = malloc(ken_nn_row_bytes(wt, n));
+            uint8_t *xq = malloc(xrb * KEN_NN_DOTN_MAX);
+            fill(x, n, DIST_NORMAL);
+            ken_nn_quantize_row(wt, x, wq, n);
+            fill(x, n * KEN_NN_DOTN_MAX, DIST_NORMAL);
+            for (int k = 0; k < KEN_NN_DOTN_MAX; k++) ken_nn_quantize_act(at, x + k * n, xq + k * xrb, n);
+            ken_nn_dot_fn one = ken_nn_dot_best(wt);
+            for (int nx = 2; nx <= KEN_NN_DOTN_MAX; nx++) {
+                ken_nn_dotn_fn many = ken_nn_dotn_best(wt, nx);
+                if (!many) continue;
+                float out[KEN_NN_DOTN_MAX];
+                many(wq, xq, xrb, n, out);
+                for (int k = 0; k < nx; k++)
+                    CHECKF(out[k] == one(wq, xq + k * xrb, n), "%s nx=%d row %d: %.9g vs %.9g",
+                           ken_dtype_name(wt), nx, k, (double)out[k], (double)one(wq, xq + k * xrb, n));
+            }
+            free(x);
+            free(wq);
+            free(xq);
+        }
+    }
+    CHECK(ken_nn_dotn_best(KEN_DT_Q4_0, 1) == NULL);
+    CHECK(ken_nn_dotn_best(KEN_DT_Q4_0, KEN_NN_DOTN_MAX + 1) == NULL);
+}
+
 static void test_simd_select(void) {
     ken_nn_simd det = ken_nn_simd_detected();
     CHECK(ken_nn_simd_set(KEN_NN_SIMD_NONE) == KEN_NN_SIMD_NONE);
@@ -311,4 +344,5 @@ static void test_simd_select(void) {
     CHECK(ken_nn_dot_best(KEN_DT_Q6_K) != NULL);
 }
 
-TEST_MAIN(test_fp16, test_row_bytes, test_act_quant, test_types, test_random_bytes, test_simd_select)
+TEST_MAIN(test_fp16, test_row_bytes, test_act_quant, test_types, test_random_bytes, test_multi_row,
+          test_simd_select)
