@@ -1,0 +1,382 @@
+/* forward.c: the forward passes. Decoders (llama, qwen2, qwen3) run a batch
+ * of tokens through RMSNorm, RoPE, causal grouped-query attention over the
+ * KV cache and SwiGLU; the bert encoder runs one sequence through
+ * LayerNorm, non-causal attention and GELU. Matrix products go through
+ * ken_nn_matmul (activation quantization as llama.cpp); LoRA deltas are
+ * added after the base product, biases after that (llama.cpp's order). */
+#include "model/model_int.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------ linear */
+
+/* y[n][w.n_out] = W x (+ Σ lora) (+ b). layer < 0: no LoRA target. */
+static ken_status linear(ken_model_ctx *c, const ken_model_lin *l, int64_t layer, int target,
+                         const float *x, int64_t n, float *y) {
+    ken_status st = ken_model_matmul(c, &l->w, x, n, y);
+    if (st) return st;
+    const int64_t no = l->w.n_out;
+    for (int i = 0; i < c->n_lora && layer >= 0; i++) {
+        const ken_lora *lo = c->lora[i].l;
+        const ken_lora_pair *pr = &lo->pairs[layer * KEN_LORA_NTARGETS + target];
+        if (!pr->a.data) continue;
+        const float rank = (float)pr->b.n_in;
+        const float s = lo->alpha != 0.0f ? c->lora[i].scale * lo->alpha / rank : c->lora[i].scale;
+        if ((st = ken_model_matmul(c, &pr->a, x, n, c->lora_ab)) ||
+            (st = ken_model_matmul(c, &pr->b, c->lora_ab, n, c->lora_out)))
+            return st;
+        for (int64_t t = 0; t < n * no; t++) y[t] += c->lora_out[t] * s;
+    }
+    if (l->b)
+        for (int64_t t = 0; t < n; t++)
+            for (int64_t o = 0; o < no; o++) y[t * no + o] += l->b[o];
+    return KEN_OK;
+}
+
+/* ------------------------------------------------------------ RoPE */
+
+/* cos/sin pairs of position pos for every rotated pair (ggml's cache:
+ * theta multiplied up in float, divided by the llama 3.1 freq factors). */
+static void rope_cache(const ken_model *m, int64_t pos, float *cs) {
+    const float theta_scale = powf(m->rope_base, -2.0f / (float)m->n_rot);
+    float theta = (float)pos;
+    for (int64_t i0 = 0; i0 < m->n_rot; i0 += 2) {
+        const float ff = m->rope_freqs ? m->rope_freqs[i0 / 2] : 1.0f;
+        const float th = m->rope_freq_scale * (theta / ff);
+        cs[i0] = cosf(th);
+        cs[i0 + 1] = sinf(th);
+        theta *= theta_scale;
+    }
+}
+
+/* Rotates n_heads heads of head_dim at x with the cache cs. */
+static void rope_apply(const ken_model *m, float *x, int64_t n_heads, const float *cs) {
+    const int64_t hd = m->head_dim, nr = m->n_rot;
+    for (int64_t h = 0; h < n_heads; h++) {
+        float *p = x + h * hd;
+        for (int64_t i0 = 0; i0 < nr; i0 += 2) {
+            const float co = cs[i0], si = cs[i0 + 1];
+            int64_t a = m->rope_neox ? i0 / 2 : i0, b = m->rope_neox ? i0 / 2 + nr / 2 : i0 + 1;
+            const float x0 = p[a], x1 = p[b];
+            p[a] = x0 * co - x1 * si;
+            p[b] = x0 * si + x1 * co;
+        }
+    }
+}
+
+/* ------------------------------------------------------------ attention */
+
+typedef struct {
+    ken_model_ctx *c;
+    int64_t layer, n, pos0;     /* batch of n tokens at positions pos0.. */
+    int64_t n_kv;               /* encoder: keys are the batch itself */
+    bool encoder;
+} attn_job;
+
+static float kv_get(const ken_model_ctx *c, const void *base, int64_t i) {
+    if (c->kv_type == KEN_KV_F16) return ken_nn_fp16_to_fp32(((const uint16_t *)base)[i]);
+    return ((const float *)base)[i];
+}
+
+static float round_f16(float x) { return ken_nn_fp16_to_fp32(ken_nn_fp32_to_fp16(x)); }
+
+/* One (token, head) of attention: att[t][h] = softmax(q·Kᵀ·scale) V. */
+static void attn_one(const attn_job *J, int64_t t, int64_t h, float *sc) {
+    ken_model_ctx *c = J->c;
+    const ken_model *m = c->m;
+    const int64_t hd = m->head_dim, nkv = m->n_head_kv * hd;
+    const int64_t g = h / (m->n_head / m->n_head_kv);
+    const float scale = 1.0f / sqrtf((float)hd);
+    const float *q = c->q + t * m->n_head * hd + h * hd;
+    float qr[1024];
+    const bool f16 = !J->encoder && c->kv_type == KEN_KV_F16;
+    for (int64_t d = 0; d < hd; d++) qr[d] = f16 ? round_f16(q[d]) : q[d];
+    int64_t n_keys = J->encoder ? J->n_kv : (m->causal ? J->pos0 + t + 1 : J->pos0 + J->n);
+    for (int64_t j = 0; j < n_keys; j++) {
+        float s = 0.0f;
+        if (J->encoder) {
+            const float *kr = c->k + j * nkv + g * hd;
+            for (int64_t d = 0; d < hd; d++) s += qr[d] * kr[d];
+        } else {
+            const void *kb = c->kc[J->layer];
+            for (int64_t d = 0; d < hd; d++) s += qr[d] * kv_get(c, kb, j * nkv + g * hd + d);
+        }
+        sc[j] = s * scale;
+    }
+    ken_model_softmax(sc, n_keys);
+    float *o = c->att + t * m->n_head * hd + h * hd;
+    for (int64_t d = 0; d < hd; d++) o[d] = 0.0f;
+    for (int64_t j = 0; j < n_keys; j++) {
+        const float p = f16 ? round_f16(sc[j]) : sc[j];
+        if (J->encoder) {
+            const float *vr = c->v + j * nkv + g * hd;
+            for (int64_t d = 0; d < hd; d++) o[d] += p * vr[d];
+        } else {
+            const void *vb = c->vc[J->layer];
+            for (int64_t d = 0; d < hd; d++) o[d] += p * kv_get(c, vb, j * nkv + g * hd + d);
+        }
+    }
+}
+
+static void attn_worker(void *ctx, int ith, int nth) {
+    const attn_job *J = ctx;
+    const int64_t nh = J->c->m->n_head;
+    int64_t b, e;
+    ken_model_split(J->n * nh, ith, nth, &b, &e);
+    float *sc = J->c->scores + (int64_t)ith * J->c->n_ctx;
+    for (int64_t i = b; i < e; i++) attn_one(J, i / nh, i % nh, sc);
+}
+
+/* Writes the batch's k and v rows into the cache at pos0... */
+static void kv_store(ken_model_ctx *c, int64_t layer, int64_t n, int64_t pos0) {
+    const int64_t w = c->m->n_head_kv * c->m->head_dim;
+    for (int64_t t = 0; t < n; t++) {
+        const float *kr = c->k + t * w, *vr = c->v + t * w;
+        int64_t off = (pos0 + t) * w;
+        if (c->kv_type == KEN_KV_F16) {
+            uint16_t *kd = (uint16_t *)c->kc[layer] + off, *vd = (uint16_t *)c->vc[layer] + off;
+            for (int64_t i = 0; i < w; i++) {
+                kd[i] = ken_nn_fp32_to_fp16(kr[i]);
+                vd[i] = ken_nn_fp32_to_fp16(vr[i]);
+            }
+        } else {
+            memcpy((float *)c->kc[layer] + off, kr, (size_t)w * sizeof(float));
+            memcpy((float *)c->vc[layer] + off, vr, (size_t)w * sizeof(float));
+        }
+    }
+}
+
+/* ------------------------------------------------------------ decoder */
+
+static ken_status decoder_layer(ken_model_ctx *c, int64_t il, int64_t n, int64_t pos0) {
+    const ken_model *m = c->m;
+    const ken_model_layer *L = &m->layers[il];
+    const int64_t E = m->n_embd, hd = m->head_dim, nq = m->n_head * hd, nkv = m->n_head_kv * hd;
+    ken_status st;
+    for (int64_t t = 0; t < n; t++) ken_model_rmsnorm(c->x + t * E, L->norm1, m->eps, c->h + t * E, E);
+    if ((st = linear(c, &L->q, il, KEN_LORA_Q, c->h, n, c->q)) ||
+        (st = linear(c, &L->k, il, KEN_LORA_K, c->h, n, c->k)) ||
+        (st = linear(c, &L->v, il, KEN_LORA_V, c->h, n, c->v)))
+        return st;
+    for (int64_t t = 0; t < n; t++) {
+        if (L->q_norm) {
+            for (int64_t h = 0; h < m->n_head; h++) {
+                float *p = c->q + t * nq + h * hd;
+                ken_model_rmsnorm(p, L->q_norm, m->eps, p, hd);
+            }
+            for (int64_t h = 0; h < m->n_head_kv; h++) {
+                float *p = c->k + t * nkv + h * hd;
+                ken_model_rmsnorm(p, L->k_norm, m->eps, p, hd);
+            }
+        }
+        rope_apply(m, c->q + t * nq, m->n_head, c->rope_cs + t * m->n_rot);
+        rope_apply(m, c->k + t * nkv, m->n_head_kv, c->rope_cs + t * m->n_rot);
+    }
+    kv_store(c, il, n, pos0);
+    attn_job J = {.c = c, .layer = il, .n = n, .pos0 = pos0};
+    ken_model_parallel(c, attn_worker, &J);
+    if ((st = linear(c, &L->o, il, KEN_LORA_O, c->att, n, c->y))) return st;
+    for (int64_t i = 0; i < n * E; i++) c->x[i] += c->y[i];
+    for (int64_t t = 0; t < n; t++) ken_model_rmsnorm(c->x + t * E, L->norm2, m->eps, c->h + t * E, E);
+    if ((st = linear(c, &L->gate, il, KEN_LORA_GATE, c->h, n, c->g)) ||
+        (st = linear(c, &L->up, il, KEN_LORA_UP, c->h, n, c->u)))
+        return st;
+    for (int64_t i = 0; i < n * m->n_ff; i++) {
+        const float g = c->g[i];
+        c->g[i] = g / (1.0f + expf(-g)) * c->u[i];
+    }
+    if ((st = linear(c, &L->down, il, KEN_LORA_DOWN, c->g, n, c->y))) return st;
+    for (int64_t i = 0; i < n * E; i++) c->x[i] += c->y[i];
+    return KEN_OK;
+}
+
+static void embed_rows(const ken_nn_mat *t, const int32_t *tokens, int64_t n, float *out) {
+    const size_t rb = ken_nn_row_bytes(t->type, t->n_in);
+    for (int64_t i = 0; i < n; i++)
+        ken_nn_dequantize_row(t->type, (const uint8_t *)t->data + (size_t)tokens[i] * rb,
+                              out + i * t->n_in, t->n_in);
+}
+
+/* One batch: hidden rows go to hid[n][E]; logits of rows [lo, n) to lg. */
+static ken_status decode_batch(ken_model_ctx *c, const int32_t *tokens, int64_t n, int64_t pos0,
+                               float *hid, int64_t lo, float *lg) {
+    const ken_model *m = c->m;
+    const int64_t E = m->n_embd;
+    embed_rows(&m->tok_embd, tokens, n, c->x);
+    for (int64_t t = 0; t < n; t++) rope_cache(m, pos0 + t, c->rope_cs + t * m->n_rot);
+    ken_status st;
+    for (int64_t il = 0; il < m->n_layer; il++)
+        if ((st = decoder_layer(c, il, n, pos0))) return st;
+    for (int64_t t = 0; t < n; t++) ken_model_rmsnorm(c->x + t * E, m->out_norm, m->eps, hid + t * E, E);
+    if (lo < n && (st = ken_model_matmul(c, &m->output, hid + lo * E, n - lo, lg)))
+        return st;
+    return KEN_OK;
+}
+
+static ken_status grow(float **p, int64_t *cap, int64_t rows, int64_t width) {
+    if (rows <= *cap) return KEN_OK;
+    if ((uint64_t)rows * (uint64_t)width > ((uint64_t)1 << 30) / sizeof(float) * 2)
+        return KEN_ERR_LIMIT;
+    float *q = realloc(*p, (size_t)(rows * width) * sizeof(float));
+    if (!q) return KEN_ERR_NOMEM;
+    *p = q;
+    *cap = rows;
+    return KEN_OK;
+}
+
+ken_status ken_model_decode(ken_model_ctx *c, const int32_t *tokens, int64_t n, bool all_logits,
+                            ken_err *err) {
+    const ken_model *m = c->m;
+    if (ken_model_is_encoder(m))
+        return ken_err_set(err, KEN_ERR_INVALID, "%s is an encoder: it embeds, it does not decode",
+                           ken_model_arch_name(m->arch));
+    if (n <= 0) return ken_err_set(err, KEN_ERR_INVALID, "no tokens to decode");
+    if (n > c->n_ctx - c->n_past)
+        return ken_err_set(err, KEN_ERR_LIMIT, "context overflow: %lld cached + %lld new tokens "
+                           "exceed the context of %lld", (long long)c->n_past, (long long)n,
+                           (long long)c->n_ctx);
+    for (int64_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= m->n_vocab)
+            return ken_err_set(err, KEN_ERR_INVALID, "token id %d is outside the vocabulary (%lld)",
+                               tokens[i], (long long)m->n_vocab);
+    int64_t rows = all_logits ? n : 1;
+    ken_status st;
+    if ((st = grow(&c->hidden, &c->hidden_cap, n, m->n_embd)) ||
+        (st = grow(&c->logits, &c->logits_cap, rows, m->n_vocab)))
+        return ken_err_set(err, st, "cannot hold logits of %lld rows × %lld", (long long)rows,
+                           (long long)m->n_vocab);
+    c->hidden_rows = c->logits_rows = 0;
+    for (int64_t b0 = 0; b0 < n; b0 += c->n_batch) {
+        int64_t nb = KEN_MIN(c->n_batch, n - b0);
+        int64_t lo = all_logits ? 0 : (b0 + nb == n ? nb - 1 : nb);
+        float *lg = c->logits + (all_logits ? b0 * m->n_vocab : 0);
+        st = decode_batch(c, tokens + b0, nb, c->n_past, c->hidden + b0 * m->n_embd, lo, lg);
+        if (st) return ken_err_set(err, st, "forward pass failed: %s", ken_status_str(st));
+        c->n_past += nb;
+    }
+    c->hidden_rows = n;
+    c->logits_rows = rows;
+    return KEN_OK;
+}
+
+/* ------------------------------------------------------------ encoder */
+
+static ken_status encoder_layer(ken_model_ctx *c, int64_t il, int64_t n) {
+    const ken_model *m = c->m;
+    const ken_model_layer *L = &m->layers[il];
+    const int64_t E = m->n_embd;
+    ken_status st;
+    if ((st = linear(c, &L->q, il, KEN_LORA_Q, c->x, n, c->q)) ||
+        (st = linear(c, &L->k, il, KEN_LORA_K, c->x, n, c->k)) ||
+        (st = linear(c, &L->v, il, KEN_LORA_V, c->x, n, c->v)))
+        return st;
+    attn_job J = {.c = c, .layer = il, .n = n, .n_kv = n, .encoder = true};
+    ken_model_parallel(c, attn_worker, &J);
+    if ((st = linear(c, &L->o, il, KEN_LORA_O, c->att, n, c->y))) return st;
+    for (int64_t t = 0; t < n; t++) {
+        float *r = c->y + t * E;
+        for (int64_t i = 0; i < E; i++) r[i] += c->x[t * E + i];
+        ken_model_layernorm(r, L->norm1, L->norm1_b, m->eps, c->x + t * E, E);
+    }
+    if ((st = linear(c, &L->up, il, KEN_LORA_UP, c->x, n, c->g))) return st;
+    for (int64_t i = 0; i < n * m->n_ff; i++) c->g[i] = ken_model_gelu(c->g[i]);
+    if ((st = linear(c, &L->down, il, KEN_LORA_DOWN, c->g, n, c->y))) return st;
+    for (int64_t t = 0; t < n; t++) {
+        float *r = c->y + t * E;
+        for (int64_t i = 0; i < E; i++) r[i] += c->x[t * E + i];
+        ken_model_layernorm(r, L->norm2, L->norm2_b, m->eps, c->x + t * E, E);
+    }
+    return KEN_OK;
+}
+
+ken_status ken_model_encode(ken_model_ctx *c, const int32_t *tokens, int64_t n,
+                            const float **states, ken_err *err) {
+    const ken_model *m = c->m;
+    if (!ken_model_is_encoder(m))
+        return ken_err_set(err, KEN_ERR_INVALID, "%s is a decoder: use decode",
+                           ken_model_arch_name(m->arch));
+    if (n <= 0) return ken_err_set(err, KEN_ERR_INVALID, "no tokens to encode");
+    if (n > c->n_batch)
+        return ken_err_set(err, KEN_ERR_LIMIT, "sequence of %lld tokens exceeds the context of %lld",
+                           (long long)n, (long long)c->n_batch);
+    for (int64_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= m->n_vocab)
+            return ken_err_set(err, KEN_ERR_INVALID, "token id %d is outside the vocabulary (%lld)",
+                               tokens[i], (long long)m->n_vocab);
+    const int64_t E = m->n_embd;
+    ken_status st = grow(&c->hidden, &c->hidden_cap, n, E);
+    if (st) return ken_err_set(err, st, "out of memory");
+    embed_rows(&m->tok_embd, tokens, n, c->h);
+    float *row = c->pool_tmp;
+    for (int64_t t = 0; t < n; t++) {
+        float *x = c->h + t * E;
+        if (m->type_embd.data) {
+            ken_nn_dequantize_row(m->type_embd.type, m->type_embd.data, row, E);
+            for (int64_t i = 0; i < E; i++) x[i] += row[i];
+        }
+        const size_t rb = ken_nn_row_bytes(m->pos_embd.type, E);
+        ken_nn_dequantize_row(m->pos_embd.type, (const uint8_t *)m->pos_embd.data + (size_t)t * rb,
+                              row, E);
+        for (int64_t i = 0; i < E; i++) x[i] += row[i];
+        ken_model_layernorm(x, m->embd_norm, m->embd_norm_b, m->eps, c->x + t * E, E);
+    }
+    for (int64_t il = 0; il < m->n_layer; il++)
+        if ((st = encoder_layer(c, il, n)))
+            return ken_err_set(err, st, "forward pass failed: %s", ken_status_str(st));
+    memcpy(c->hidden, c->x, (size_t)(n * E) * sizeof(float));
+    c->hidden_rows = n;
+    *states = c->hidden;
+    return KEN_OK;
+}
+
+/* The rerank head on the CLS state: tanh(cls·x + b), then cls.output. */
+static ken_status rank_head(ken_model_ctx *c, const float *cls_state, float *out, ken_err *err) {
+    const ken_model *m = c->m;
+    if (!m->cls.w.data && !m->cls_out.w.data)
+        return ken_err_set(err, KEN_ERR_UNSUPPORTED, "the model has no classification head "
+                           "(cls.weight / cls.output.weight): it cannot rerank");
+    const float *in = cls_state;
+    float *tmp = c->y;
+    ken_status st;
+    if (m->cls.w.data) {
+        if ((st = linear(c, &m->cls, -1, 0, in, 1, tmp))) goto fail;
+        for (int64_t i = 0; i < m->cls.w.n_out; i++) tmp[i] = tanhf(tmp[i]);
+        in = tmp;
+        if (!m->cls_out.w.data) {
+            memcpy(out, tmp, (size_t)m->cls.w.n_out * sizeof(float));
+            return KEN_OK;
+        }
+    }
+    if ((st = linear(c, &m->cls_out, -1, 0, in, 1, out))) goto fail;
+    return KEN_OK;
+fail:
+    return ken_err_set(err, st, "rerank head failed");
+}
+
+ken_status ken_model_pool(ken_model_ctx *c, ken_pooling pooling, const float *states,
+                          int64_t n, float *out, ken_err *err) {
+    const int64_t E = c->m->n_embd;
+    if (n <= 0) return ken_err_set(err, KEN_ERR_INVALID, "nothing to pool");
+    switch (pooling) {
+    case KEN_POOL_MEAN:
+        for (int64_t i = 0; i < E; i++) {
+            float s = 0.0f;
+            for (int64_t t = 0; t < n; t++) s += states[t * E + i];
+            out[i] = s / (float)n;
+        }
+        return KEN_OK;
+    case KEN_POOL_CLS:
+        memcpy(out, states, (size_t)E * sizeof(float));
+        return KEN_OK;
+    case KEN_POOL_LAST:
+        memcpy(out, states + (n - 1) * E, (size_t)E * sizeof(float));
+        return KEN_OK;
+    case KEN_POOL_RANK:
+        return rank_head(c, states, out, err);
+    default:
+        return ken_err_set(err, KEN_ERR_INVALID, "pooling type %d cannot produce one vector",
+                           (int)pooling);
+    }
+}

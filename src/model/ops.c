@@ -1,0 +1,79 @@
+/* ops.c: the element-wise and row operations of the forward passes, with
+ * llama.cpp's rounding: sums of squares and exponentials accumulate in
+ * double, scales are computed in float, GELU goes through F16. */
+#include "model/model_int.h"
+
+#include <math.h>
+
+void ken_model_rmsnorm(const float *x, const float *w, float eps, float *y, int64_t n) {
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++) sum += (double)(x[i] * x[i]);
+    const float mean = (float)(sum / (double)n);
+    const float scale = 1.0f / sqrtf(mean + eps);
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] * scale;
+    if (w)
+        for (int64_t i = 0; i < n; i++) y[i] *= w[i];
+}
+
+void ken_model_layernorm(const float *x, const float *w, const float *b, float eps, float *y,
+                         int64_t n) {
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++) sum += (double)x[i];
+    const float mean = (float)(sum / (double)n);
+    double sum2 = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i] - mean;
+        y[i] = v;
+        sum2 += (double)(v * v);
+    }
+    const float var = (float)(sum2 / (double)n);
+    const float scale = 1.0f / sqrtf(var + eps);
+    for (int64_t i = 0; i < n; i++) y[i] *= scale;
+    if (w)
+        for (int64_t i = 0; i < n; i++) y[i] *= w[i];
+    if (b)
+        for (int64_t i = 0; i < n; i++) y[i] += b[i];
+}
+
+void ken_model_softmax(float *x, int64_t n) {
+    float max = -INFINITY;
+    for (int64_t i = 0; i < n; i++) max = x[i] > max ? x[i] : max;
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        float e = expf(x[i] - max);
+        x[i] = e;
+        sum += (double)e;
+    }
+    const float inv = (float)(1.0 / sum);
+    for (int64_t i = 0; i < n; i++) x[i] *= inv;
+}
+
+/* ggml's GELU table entry: the tanh form evaluated in float on an F16 input,
+ * rounded to F16. */
+static float gelu_f32(float x) {
+    const float sqrt_2_over_pi = 0.79788456080286535587989211986876f;
+    const float coef_a = 0.044715f;
+    return 0.5f * x * (1.0f + tanhf(sqrt_2_over_pi * x * (1.0f + coef_a * x * x)));
+}
+
+float ken_model_gelu(float x) {
+    if (x <= -10.0f) return 0.0f;
+    if (x >= 10.0f) return x;
+    float xh = ken_nn_fp16_to_fp32(ken_nn_fp32_to_fp16(x));
+    return ken_nn_fp16_to_fp32(ken_nn_fp32_to_fp16(gelu_f32(xh)));
+}
+
+void ken_model_l2_normalize(float *x, int64_t n) {
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++) sum += (double)x[i] * x[i];
+    if (sum <= 0.0) return;
+    const float inv = (float)(1.0 / sqrt(sum));
+    for (int64_t i = 0; i < n; i++) x[i] *= inv;
+}
+
+int32_t ken_model_argmax(const float *x, int64_t n) {
+    int64_t best = 0;
+    for (int64_t i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return (int32_t)best;
+}
