@@ -337,13 +337,23 @@ static int open_dir(const char *dir, int *n_ok) {
         ken_gguf_str arch;
         CHECKF(ken_gguf_get_str(g, "general.architecture", &arch), "%s", path);
         CHECK_EQ_INT(ken_gguf_version(g), 3);
-        /* every tensor lies in the file, every lookup by name finds itself */
+        /* every tensor lies in the file, every lookup by name finds itself;
+         * llama.cpp packs tensors back to back (padded to the alignment) up to
+         * the end of the file, so the sizes our block table gives must tile
+         * the data section exactly: a check of bytes-per-block on real files */
+        uint64_t next = 0, a = ken_gguf_alignment(g);
         for (uint64_t i = 0; i < ken_gguf_n_tensors(g); i++) {
             const ken_gguf_tensor *t = ken_gguf_tensor_at(g, i);
+            CHECKF(t->offset == next, "%s tensor %llu at %llu, expected %llu", path,
+                   (unsigned long long)i, (unsigned long long)t->offset,
+                   (unsigned long long)next);
+            next = t->offset + (t->n_bytes + a - 1) / a * a;
             char name[KEN_GGUF_MAX_NAME];
             snprintf(name, sizeof name, "%.*s", (int)t->name.n, t->name.p);
             CHECK(ken_gguf_tensor_find(g, name) == t);
         }
+        if (ken_gguf_n_tensors(g))
+            CHECK_EQ_INT(ken_gguf_data_offset(g) + next, ken_gguf_file_size(g));
         for (uint64_t i = 0; i < ken_gguf_n_kv(g); i++) {
             const ken_gguf_kv *kv = ken_gguf_kv_at(g, i);
             char *key = strndup(kv->key.p, kv->key.n);
