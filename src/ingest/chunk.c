@@ -97,14 +97,19 @@ static bool is_closer(const char *t, int64_t s, int64_t *e) {
     return false;
 }
 
+/* Sorted, for bsearch: a period after these does not end a sentence. */
 static const char *const ABBREV[] = {
-    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "fig", "figs", "no", "nos",
-    "vol", "vols", "pp", "p", "ed", "eds", "approx", "dept", "est", "inc", "ltd", "co",
-    "corp", "gen", "gov", "lt", "col", "sgt", "capt", "mt", "ave", "blvd", "rd", "jan",
-    "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "cf",
-    "al", "ca", "viz", "eq", "eqs", "ch", "sec", "art", "ref", "refs", "rev", "hon",
-    "messrs", "mme", "mlle", "op", "cit", "ibid", "resp", "dept", "univ", "assn",
+    "al", "approx", "apr", "art", "assn", "aug", "blvd", "ca", "capt", "cf", "ch", "cit",
+    "co", "col", "corp", "dec", "dept", "dr", "ed", "eds", "eq", "eqs", "est", "feb", "fig",
+    "figs", "gen", "gov", "hon", "ibid", "inc", "jan", "jr", "jul", "jun", "lt", "ltd",
+    "mar", "messrs", "mlle", "mme", "mr", "mrs", "ms", "mt", "no", "nos", "nov", "oct", "op",
+    "p", "pp", "prof", "rd", "ref", "refs", "resp", "rev", "sec", "sep", "sept", "sgt", "sr",
+    "st", "univ", "viz", "vol", "vols", "vs",
 };
+
+static int cmp_abbrev(const void *key, const void *elem) {
+    return strcmp(key, *(const char *const *)elem);
+}
 
 static bool is_abbrev(const char *t, int64_t s, int64_t e) {
     int64_t n = e - s;
@@ -115,9 +120,7 @@ static bool is_abbrev(const char *t, int64_t s, int64_t e) {
         low[i] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
     }
     low[n] = 0;
-    for (size_t i = 0; i < KEN_ARRAY_LEN(ABBREV); i++)
-        if (strcmp(low, ABBREV[i]) == 0) return true;
-    return false;
+    return bsearch(low, ABBREV, KEN_ARRAY_LEN(ABBREV), sizeof ABBREV[0], cmp_abbrev) != NULL;
 }
 
 static bool list_marker(const char *t, int64_t s, int64_t e) {

@@ -308,14 +308,19 @@ void ken_ingest_warnf(const ken_ingest_job *j, const char *fmt, ...) {
     j->warn(j->warn_ud, msg);
 }
 
-ken_status ken_ingest_emit(const ken_ingest_job *j, ken_idoc *d) {
-    ken_status st = ken_ingest_finalize(d);
-    if (st) return ken_err_set(j->err, st, "%s: %s while normalizing text", j->name, ken_status_str(st));
+/* Hands d to the callback; its text must be normalized already. */
+static ken_status emit_normalized(const ken_ingest_job *j, ken_idoc *d) {
     d->mime = j->mime;
     if (d->n_secs == 0) return ken_err_set(j->err, KEN_ERR_FORMAT, "no text content");
     if (j->fn && j->fn(j->ud, d) != 0)
         return ken_err_set(j->err, KEN_ERR_CANCELLED, "stopped by the caller");
     return KEN_OK;
+}
+
+ken_status ken_ingest_emit(const ken_ingest_job *j, ken_idoc *d) {
+    ken_status st = ken_ingest_finalize(d);
+    if (st) return ken_err_set(j->err, st, "%s: %s while normalizing text", j->name, ken_status_str(st));
+    return emit_normalized(j, d);
 }
 
 ken_status ken_ingest_decode_text(const ken_ingest_job *j, ken_buf *out) {
@@ -340,10 +345,13 @@ ken_status ken_ingest_text(const ken_ingest_job *j, bool code) {
     ken_idoc_init(&d);
     d.text.cap_max = j->bytes_max;
     ken_status st = ken_ingest_decode_text(j, &d.text);
-    if (!st && d.text.len > 0)
+    bool any = false;
+    for (size_t i = 0; !st && i < d.text.len && !any; i++)
+        any = !strchr(" \t\n", d.text.data[i]);
+    if (any)
         st = ken_ingest_add_section(&d, 0, (int64_t)d.text.len, "", 0, 0,
                                     code ? KEN_SEC_CODE : KEN_SEC_PROSE);
-    if (!st) st = ken_ingest_emit(j, &d);
+    if (!st) st = emit_normalized(j, &d);      /* decoded and normalized as a whole */
     else if (st == KEN_ERR_NOMEM || st == KEN_ERR_LIMIT)
         ken_err_set(j->err, st, "%s", ken_status_str(st));
     ken_idoc_free(&d);
