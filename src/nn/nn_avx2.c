@@ -45,17 +45,6 @@ TGT static inline __m256i nibbles32(const uint8_t *p) {
     return _mm256_and_si256(v, _mm256_set1_epi8(0xF));
 }
 
-/* Eight int32 partial sums of x·y for signed bytes (|y| <= 127). */
-TGT static inline __m256i dot_s8(__m256i x, __m256i y) {
-    __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
-    return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
-}
-
-/* The same for unsigned x < 128. */
-TGT static inline __m256i dot_u8(__m256i x, __m256i y) {
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(x, y), _mm256_set1_epi16(1));
-}
-
 /* Byte i = 0xFF where bit i of bits is set. */
 TGT static inline __m256i bits_to_bytes(uint32_t bits) {
     const __m256i shuf = _mm256_setr_epi64x(0, 0x0101010101010101LL, 0x0202020202020202LL,
