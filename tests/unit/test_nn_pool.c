@@ -172,8 +172,8 @@ static void test_matmul(void) {
     for (int t = 1; t <= 3; t++) REQUIRE(ken_pool_new(t, &pools[t]) == KEN_OK);
     ken_nn_work work = {0};
     check_matmul(512, 37, 3, pools, &work);     /* small: runs on the caller */
-    check_matmul(512, 160, 40, pools, &work);   /* threaded, two token tiles */
-    check_matmul(256, 1000, 1, pools, &work);   /* one token, many rows */
+    check_matmul(512, 120, 37, pools, &work);   /* threaded, two token tiles */
+    check_matmul(512, 300, 1, pools, &work);    /* one token, more rows */
     /* bad shapes */
     uint8_t dummy[64] = {0};
     float x[64] = {0}, y[4];
