@@ -17,7 +17,13 @@
  * Atomicity: doc_put replaces a document and all its chunks inside the
  * current transaction; callers group many documents per transaction with
  * begin/commit for speed, and after a crash the store holds every document
- * either in its old or its new version.
+ * either in its old or its new version. Without begin, doc_put is its own
+ * transaction. Inside one, invalid input (spans, UTF-8, meta JSON, unknown
+ * source, limits) is refused before anything is written and the transaction
+ * goes on; a failure after writing began (I/O, disk full, corruption) rolls
+ * back the whole transaction (the message says so; commit then fails with
+ * KEN_ERR_INVALID, rollback is a no-op). A per-document savepoint would
+ * avoid that but costs ~35% of ingest speed (FTS5 flushes at savepoints).
  *
  * Strings handed to callbacks are valid only during the callback. A callback
  * may call the store again (reads, or writes of other rows). A handle is used

@@ -391,13 +391,17 @@ static void test_tx_and_reentry(void) {
     CHECK_EQ_INT(o->doc_put(s, &t.doc, t.chunks, t.n, s->gen, NULL, NULL), KEN_OK);
     make_doc(&t, "c", "/2", NULL, "two", 4);
     CHECK_EQ_INT(o->doc_put(s, &t.doc, t.chunks, t.n, s->gen, NULL, NULL), KEN_OK);
-    /* A bad put inside the transaction undoes only itself. */
+    /* Invalid input is refused before writing: the transaction goes on. */
     t.chunks[1].end = 100000;
     CHECK_EQ_INT(o->doc_put(s, &t.doc, t.chunks, t.n, s->gen, NULL, NULL), KEN_ERR_INVALID);
     t.chunks[1].end = t.chunks[1].start + 2;
     t.doc.meta_json = "{not json";
-    CHECK_EQ_INT(o->doc_put(s, &t.doc, t.chunks, t.n, s->gen, NULL, NULL), KEN_ERR_STORE);
-    CHECK(strstr(ken_store_errmsg(s), "meta_is_json") != NULL);
+    CHECK_EQ_INT(o->doc_put(s, &t.doc, t.chunks, t.n, s->gen, NULL, NULL), KEN_ERR_INVALID);
+    CHECK(strstr(ken_store_errmsg(s), "meta_json") != NULL);
+    t.doc.meta_json = NULL;
+    t.doc.source_id = 777;
+    CHECK_EQ_INT(o->doc_put(s, &t.doc, t.chunks, t.n, s->gen, NULL, NULL), KEN_ERR_INVALID);
+    CHECK(strstr(ken_store_errmsg(s), "no source") != NULL);
     CHECK_EQ_INT(o->commit(s), KEN_OK);
     CHECK_EQ_INT(fts_count(p, "two"), 4);
     CHECK_EQ_INT(raw_int(p, "SELECT count(*) FROM documents"), 2);
@@ -575,7 +579,9 @@ static void test_corrupt(void) {
 }
 
 /* Fault injection: the k-th statement step of a replacing doc_put fails;
- * the old version must stay intact, in and out of an explicit transaction. */
+ * the old version must stay intact, in and out of an explicit transaction
+ * (where the failure rolls back the whole transaction: a document put
+ * earlier in it is gone too, and commit says there is no transaction). */
 static void fault_round(bool explicit_tx) {
     tmp_make();
     const char *p = tmp_path("ken.db");
@@ -589,10 +595,14 @@ static void fault_round(bool explicit_tx) {
     REQUIRE(o->doc_put(s, &t.doc, t.chunks, t.n, s->gen, &id, NULL) == KEN_OK);
     make_doc(&t, "c", "/g", NULL, "other", 2);
     REQUIRE(o->doc_put(s, &t.doc, t.chunks, t.n, s->gen, NULL, NULL) == KEN_OK);
-    int failures = 0;
+    int failures = 0, rolled_back = 0;
     for (int k = 1; k < 200; k++) {
+        if (explicit_tx) {
+            REQUIRE(o->begin(s) == KEN_OK);
+            make_doc(&t, "c", "/h", NULL, "third", 1);
+            REQUIRE(o->doc_put(s, &t.doc, t.chunks, t.n, s->gen, NULL, NULL) == KEN_OK);
+        }
         make_doc(&t, "c", "/f", NULL, "new", 4);
-        if (explicit_tx) REQUIRE(o->begin(s) == KEN_OK);
         ken_store_sqlite_fail_after(s, k);
         st = o->doc_put(s, &t.doc, t.chunks, t.n, s->gen, NULL, NULL);
         ken_store_sqlite_fail_after(s, 0);
@@ -604,9 +614,12 @@ static void fault_round(bool explicit_tx) {
         CHECK_EQ_INT(st, KEN_ERR_IO);
         CHECK(strstr(ken_store_errmsg(s), "injected") != NULL);
         if (explicit_tx) {
-            /* The transaction is still usable: the other document stays. */
-            make_doc(&t, "c", "/h", NULL, "third", 1);
-            CHECK_EQ_INT(o->doc_put(s, &t.doc, t.chunks, t.n, s->gen, NULL, NULL), KEN_OK);
+            /* Failing while checking the input (reads) keeps the transaction;
+             * failing once writing began rolls it back. */
+            if (strstr(ken_store_errmsg(s), "rolled back")) {
+                rolled_back++;
+                CHECK_EQ_INT(o->commit(s), KEN_ERR_INVALID);
+            }
             CHECK_EQ_INT(o->rollback(s), KEN_OK);
         }
         doc_seen ds = {0};
@@ -623,6 +636,7 @@ static void fault_round(bool explicit_tx) {
     }
     /* lookup, delete, insert, 4 x (chunk + fts) and begin/commit steps */
     CHECK(failures >= 10);
+    if (explicit_tx) CHECK(rolled_back >= 8);
     fprintf(stderr, "fault injection (%s): %d failing points, old version intact\n",
             explicit_tx ? "in a transaction" : "alone", failures);
     ken_store_close(s);
