@@ -358,6 +358,13 @@ ken_status ken_chunk_doc(const ken_idoc *doc, const ken_chunk_opts *opts,
         st = chunk_prose(&c, 0, (int64_t)doc->text.len);
         goto out;
     }
+    /* Spans must be sorted, disjoint and inside the text (parsers make them so). */
+    for (size_t i = 0; i < doc->n_secs; i++) {
+        const ken_section *S = &doc->secs[i];
+        if (S->start < 0 || S->end < S->start || S->end > (int64_t)doc->text.len || !S->heading ||
+            (i && S->start < doc->secs[i - 1].end))
+            return KEN_ERR_INVALID;
+    }
     int64_t *wc = malloc(doc->n_secs * sizeof *wc);
     if (!wc) return KEN_ERR_NOMEM;
     for (size_t i = 0; i < doc->n_secs; i++)

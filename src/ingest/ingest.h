@@ -7,7 +7,27 @@
  * LF line ends) and a list of sections: byte spans of that text with their
  * heading path, page and kind. Chunks are spans of the same text, so a
  * citation can later point at exact bytes. This module knows nothing about
- * the store; src/kb drives it and writes the results. */
+ * the store; src/kb drives it and writes the results.
+ *
+ * What the parsers make of each format:
+ * - text: one KEN_SEC_PROSE section; source code (by extension, or by
+ *   libmagic for names without one): one KEN_SEC_CODE section, verbatim.
+ * - Markdown / HTML: markup removed, paragraphs separated by blank lines,
+ *   list items on their own lines ("- "), table cells joined by " | ".
+ *   Each heading is a KEN_SEC_HEADING section (its path includes itself),
+ *   followed by the KEN_SEC_PROSE / KEN_SEC_CODE sections under it.
+ *   Title: Markdown front matter "title:" or the first H1; HTML <title> or
+ *   the first h1.
+ * - PDF: one section per page with text (page = 1-based page number);
+ *   title from the metadata.
+ * - JSON / JSONL: one document per object; ext_id from the id field (a
+ *   number's text is kept as written), title from the title field (also
+ *   the heading of the one section), other scalar fields in meta_json.
+ * - gzip is recognized by its magic bytes; ".gz" is stripped from the name
+ *   to find the inner type.
+ * Text is decoded (UTF-8, BOM, UTF-16 with BOM, else Latin-1) and NFC-
+ * normalized with LF line ends; binary data is refused with KEN_ERR_FORMAT,
+ * and so is an empty file or one with no text at all. */
 #ifndef KEN_INGEST_H
 #define KEN_INGEST_H
 
@@ -81,9 +101,18 @@ typedef struct {
 } ken_ichunk;
 
 /* Splits doc into chunks; *out is malloc'd (free with free()). Chunk spans
- * start and end on UTF-8 character boundaries and never cross a section
- * boundary unless the section is tiny (merged with its neighbour of the
- * same heading). */
+ * start and end on UTF-8 character boundaries, are trimmed of white space
+ * and never cross a section boundary unless the section is tiny (under a
+ * fifth of target_words: merged with the following sections under the same
+ * parent heading while the total stays within target_words and max_bytes).
+ * A heading section always starts the first chunk of the section under it.
+ * Prose is cut at sentence starts where possible (abbreviations, initials,
+ * decimals, quotes and ellipses understood), else between words; a word
+ * longer than max_bytes is cut between characters. Overlap (capped at half
+ * of target_words) starts at a sentence start where one lies in the
+ * window, else at a word. Code is cut between blank-line blocks, then
+ * lines. tokens = max(ceil(words * 1.3), ceil(bytes / 4)). Linear time.
+ * Sections must be sorted and disjoint (KEN_ERR_INVALID otherwise). */
 ken_status ken_chunk_doc(const ken_idoc *doc, const ken_chunk_opts *opts,
                          ken_ichunk **out, size_t *n_out);
 
