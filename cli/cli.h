@@ -1,0 +1,23 @@
+/* cli.h: the subcommands of the ken program. Each cmd_* parses its own
+ * arguments (argv[0] is the subcommand name) and returns the exit code:
+ * 0 ok, 1 usage, 2 bad input or not found, 3 internal error. The CLI uses
+ * the public headers (ken.h, ken_model.h, ken_tok.h) only. */
+#ifndef KEN_CLI_H
+#define KEN_CLI_H
+
+enum { EXIT_OK = 0, EXIT_USAGE = 1, EXIT_INPUT = 2, EXIT_INTERNAL = 3 };
+
+/* The store path from --db, $KEN_DB or ./.ken/ken.db. */
+extern const char *cli_db_path;
+
+int cmd_add(int argc, char **argv);
+int cmd_sync(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+/* ken model SUB ...: argv[0] is the model subcommand ("info", "tokenize"). */
+int cmd_model_info(int argc, char **argv);       /* cli/cmd_model_info.c */
+int cmd_model_tokenize(int argc, char **argv);   /* cli/cmd_model_tok.c */
+
+#endif

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# scripts/deps.sh: checks for (and, as root, installs) the Debian 12 packages
+# ken needs. `deps.sh build` = to build and run; `deps.sh test` adds what the
+# test suite uses (clang for the sanitizer + fuzz build).
+set -euo pipefail
+build_pkgs=(build-essential cmake pkg-config libsqlite3-dev libutf8proc-dev libpcre2-dev
+            libmd4c-dev libxml2-dev libpoppler-glib-dev libmagic-dev zlib1g-dev)
+test_pkgs=(clang libclang-rt-14-dev sqlite3 poppler-utils)
+want=("${build_pkgs[@]}")
+if [ "${1:-build}" = test ]; then want+=("${test_pkgs[@]}"); fi
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "ken: missing Debian packages. Install them with:" >&2
+  echo "  sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+echo "ken: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
