@@ -76,7 +76,9 @@ ken_status ken_model_ctx_new(const ken_model *m, const ken_model_ctx_params *p,
     c->kv_type = p->kv_type;
     c->n_threads = p->n_threads > 1 ? p->n_threads : 1;
     ken_status st = KEN_OK;
-    st = alloc_scratch(c, err);
+    if (c->n_threads > 1 && (st = ken_pool_new(c->n_threads, &c->pool)))
+        ken_err_set(err, st, "cannot start %d threads", c->n_threads);
+    if (!st) st = alloc_scratch(c, err);
     if (!st) st = alloc_kv(c, err);
     if (st) {
         ken_model_ctx_free(c);
@@ -94,7 +96,8 @@ void ken_model_ctx_free(ken_model_ctx *c) {
             if (c->vc) free(c->vc[il]);
         }
     free(c->kc); free(c->vc);
-    free(c->act);
+    ken_pool_free(c->pool);
+    ken_nn_work_free(&c->work);
     free(c->x); free(c->h); free(c->q); free(c->k); free(c->v); free(c->att);
     free(c->g); free(c->u); free(c->y); free(c->scores); free(c->rope_cs);
     free(c->lora_ab); free(c->lora_out);
@@ -147,13 +150,3 @@ const float *ken_model_hidden(const ken_model_ctx *c, int64_t *n_rows) {
     return c->hidden;
 }
 
-/* Threads: single-threaded until nn's pool is in place. */
-void ken_model_parallel(ken_model_ctx *c, void (*fn)(void *, int, int), void *ctx) {
-    (void)c;
-    fn(ctx, 0, 1);
-}
-
-void ken_model_split(int64_t n, int ith, int nth, int64_t *begin, int64_t *end) {
-    *begin = n * ith / nth;
-    *end = n * (ith + 1) / nth;
-}

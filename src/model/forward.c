@@ -120,13 +120,12 @@ static void attn_one(const attn_job *J, int64_t t, int64_t h, float *sc) {
     }
 }
 
-static void attn_worker(void *ctx, int ith, int nth) {
+/* chunk = one (token, head) pair */
+static void attn_worker(void *ctx, int64_t chunk, int ith) {
     const attn_job *J = ctx;
     const int64_t nh = J->c->m->n_head;
-    int64_t b, e;
-    ken_model_split(J->n * nh, ith, nth, &b, &e);
     float *sc = J->c->scores + (int64_t)ith * J->c->n_ctx;
-    for (int64_t i = b; i < e; i++) attn_one(J, i / nh, i % nh, sc);
+    attn_one(J, chunk / nh, chunk % nh, sc);
 }
 
 /* Writes the batch's k and v rows into the cache at pos0... */
@@ -176,7 +175,7 @@ static ken_status decoder_layer(ken_model_ctx *c, int64_t il, int64_t n, int64_t
     }
     kv_store(c, il, n, pos0);
     attn_job J = {.c = c, .layer = il, .n = n, .pos0 = pos0};
-    ken_model_parallel(c, attn_worker, &J);
+    ken_model_parallel(c, n * m->n_head, attn_worker, &J);
     if ((st = linear(c, &L->o, il, KEN_LORA_O, c->att, n, c->y))) return st;
     for (int64_t i = 0; i < n * E; i++) c->x[i] += c->y[i];
     for (int64_t t = 0; t < n; t++) ken_model_rmsnorm(c->x + t * E, L->norm2, m->eps, c->h + t * E, E);
@@ -273,7 +272,7 @@ static ken_status encoder_layer(ken_model_ctx *c, int64_t il, int64_t n) {
         (st = linear(c, &L->v, il, KEN_LORA_V, c->x, n, c->v)))
         return st;
     attn_job J = {.c = c, .layer = il, .n = n, .n_kv = n, .encoder = true};
-    ken_model_parallel(c, attn_worker, &J);
+    ken_model_parallel(c, n * m->n_head, attn_worker, &J);
     if ((st = linear(c, &L->o, il, KEN_LORA_O, c->att, n, c->y))) return st;
     for (int64_t t = 0; t < n; t++) {
         float *r = c->y + t * E;

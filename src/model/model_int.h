@@ -17,8 +17,8 @@ struct ken_model_ctx {
     ken_kv_type kv_type;
     void **kc, **vc;           /* per layer [n_ctx][n_head_kv·head_dim] of kv_type */
     int n_threads;
-    void *act;                 /* quantized activation rows (mm.c) */
-    size_t act_cap;
+    ken_pool *pool;            /* NULL when single-threaded */
+    ken_nn_work work;          /* quantized activation rows */
 
     /* per-batch scratch, [n_batch][width] */
     float *x, *h, *q, *k, *v, *att, *g, *u, *y;
@@ -42,10 +42,10 @@ struct ken_model_ctx {
 /* y[n][w.n_out] = W x[n][w.n_in] with llama.cpp's activation quantization. */
 ken_status ken_model_matmul(ken_model_ctx *c, const ken_nn_mat *w, const float *x, int64_t n,
                             float *y);
-/* Runs fn(ctx, ith, nth) on the context's threads. */
-void ken_model_parallel(ken_model_ctx *c, void (*fn)(void *, int, int), void *ctx);
-/* [begin, end) of part ith of nth of [0, n). */
-void ken_model_split(int64_t n, int ith, int nth, int64_t *begin, int64_t *end);
+/* Runs fn(ctx, chunk, ith) for every chunk in [0, n_chunks) on the
+ * context's threads (ith = the thread's index, for per-thread scratch). */
+void ken_model_parallel(ken_model_ctx *c, int64_t n_chunks, void (*fn)(void *, int64_t, int),
+                        void *ctx);
 
 /* y = x / sqrt(mean(x²) + eps) · w (w may be NULL), one row of n. */
 void ken_model_rmsnorm(const float *x, const float *w, float eps, float *y, int64_t n);
