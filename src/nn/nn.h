@@ -10,7 +10,8 @@
  * for the duration of the call. Row functions take n = number of elements,
  * which must be a multiple of the type's block size (checked with asserts;
  * use ken_nn_row_bytes to validate sizes coming from files: it returns 0 for
- * bad combinations).
+ * bad combinations). Quantized rows must be 2-byte aligned (blocks hold F16
+ * fields; GGUF tensor data always is), Q8_K rows 4-byte aligned.
  *
  * Numerics follow llama.cpp's CPU backend:
  *  - ken_nn_quantize_row is the reference quantizer (ggml's
@@ -63,6 +64,14 @@ void ken_nn_dequantize_row(ken_dtype t, const void *src, float *dst, int64_t n);
 /* Reference quantizer for model files: src[n] floats -> dst
  * (ken_nn_row_bytes(t, n) bytes). t must satisfy ken_nn_can_quantize. */
 void ken_nn_quantize_row(ken_dtype t, const float *src, void *dst, int64_t n);
+/* Quantizes a whole tensor: n_rows rows of n_per_row floats (row-major) to
+ * type t into dst (n_rows · ken_nn_row_bytes(t, n_per_row) bytes), rows
+ * shared out over the pool's threads (pool may be NULL); the bytes do not
+ * depend on the thread count. KEN_ERR_INVALID for a type that cannot be
+ * quantized or a bad shape. */
+typedef struct ken_pool ken_pool;
+ken_status ken_nn_quantize_rows(ken_pool *pool, ken_dtype t, const float *src, int64_t n_rows,
+                                int64_t n_per_row, void *dst);
 /* Activation quantizer used by the matrix products (act = Q8_0, Q8_1, Q8_K,
  * F16, BF16 or F32): Q8_0/Q8_1 as llama.cpp's x86 path (scale 127/amax,
  * round half to even), Q8_K as ggml's reference. */
@@ -114,7 +123,6 @@ float ken_nn_vec_dot_ref(ken_dtype wt, const void *w, const void *x, int64_t n);
  * Idle workers poll briefly, then sleep on a condition variable, so an idle
  * pool costs nothing when another process needs the cores. One run at a time
  * per pool (concurrent runs on one pool are a programmer error, asserted). */
-typedef struct ken_pool ken_pool;
 typedef void (*ken_pool_fn)(void *ctx, int64_t chunk, int ith);
 
 #define KEN_POOL_MAX_THREADS 256

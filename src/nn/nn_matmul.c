@@ -1,5 +1,6 @@
 /* nn_matmul.c: matrix-vector and matrix-matrix products over quantized
- * weight rows, y[t][o] = W[o]·x[t].
+ * weight rows, y[t][o] = W[o]·x[t], and whole-tensor quantization spread
+ * over the thread pool.
  *
  * Shapes: W is [n_out][n_in] (GGUF ne = {n_in, n_out}), x is [n_tok][n_in],
  * y is [n_tok][n_out]. The activation rows are quantized once to the type
@@ -128,4 +129,33 @@ ken_status ken_nn_matmul(ken_pool *pool, const ken_nn_mat *w, const float *x, in
 ken_status ken_nn_matvec(ken_pool *pool, const ken_nn_mat *w, const float *x, float *y,
                          ken_nn_work *work) {
     return ken_nn_matmul(pool, w, x, 1, y, work);
+}
+
+typedef struct {
+    ken_dtype type;
+    const float *src;
+    uint8_t *dst;
+    int64_t n_rows, n_per_row, rows_per_chunk;
+    size_t row_bytes;
+} quant_job;
+
+static void quantize_chunk(void *ctx, int64_t c, int ith) {
+    (void)ith;
+    const quant_job *q = ctx;
+    const int64_t r0 = c * q->rows_per_chunk;
+    const int64_t r1 = r0 + q->rows_per_chunk < q->n_rows ? r0 + q->rows_per_chunk : q->n_rows;
+    for (int64_t r = r0; r < r1; r++)
+        ken_nn_quantize_row(q->type, q->src + r * q->n_per_row, q->dst + (size_t)r * q->row_bytes,
+                            q->n_per_row);
+}
+
+ken_status ken_nn_quantize_rows(ken_pool *pool, ken_dtype t, const float *src, int64_t n_rows,
+                                int64_t n_per_row, void *dst) {
+    const size_t rb = ken_nn_row_bytes(t, n_per_row);
+    if (!src || !dst || n_rows < 1 || !rb || !ken_nn_can_quantize(t)) return KEN_ERR_INVALID;
+    quant_job q = {t, src, dst, n_rows, n_per_row, 0, rb};
+    q.rows_per_chunk = (64 * 1024) / n_per_row;   /* ~64K values per chunk */
+    if (q.rows_per_chunk < 1) q.rows_per_chunk = 1;
+    ken_pool_run(pool, (n_rows + q.rows_per_chunk - 1) / q.rows_per_chunk, quantize_chunk, &q);
+    return KEN_OK;
 }

@@ -189,6 +189,35 @@ static void test_matmul(void) {
     for (int t = 1; t <= 3; t++) ken_pool_free(pools[t]);
 }
 
+/* Whole-tensor quantization: same bytes as row by row, for any thread count. */
+static void test_quantize_rows(void) {
+    const int64_t rows = 70, n = 512;
+    float *x = malloc(sizeof(float) * rows * n);
+    for (int64_t i = 0; i < rows * n; i++) x[i] = rng_normal();
+    ken_pool *p;
+    REQUIRE(ken_pool_new(3, &p) == KEN_OK);
+    const ken_dtype ts[] = {KEN_DT_Q4_0, KEN_DT_Q5_1, KEN_DT_Q3_K, KEN_DT_Q6_K, KEN_DT_F16};
+    for (size_t k = 0; k < sizeof ts / sizeof ts[0]; k++) {
+        const size_t rb = ken_nn_row_bytes(ts[k], n);
+        uint8_t *a = malloc(rb * rows), *b = malloc(rb * rows);
+        for (int64_t r = 0; r < rows; r++) ken_nn_quantize_row(ts[k], x + r * n, a + r * rb, n);
+        memset(b, 0xAA, rb * rows);
+        CHECK(ken_nn_quantize_rows(p, ts[k], x, rows, n, b) == KEN_OK);
+        CHECKF(memcmp(a, b, rb * rows) == 0, "%s: pool quantization differs", ken_dtype_name(ts[k]));
+        memset(b, 0xAA, rb * rows);
+        CHECK(ken_nn_quantize_rows(NULL, ts[k], x, rows, n, b) == KEN_OK);
+        CHECK(memcmp(a, b, rb * rows) == 0);
+        free(a);
+        free(b);
+    }
+    uint8_t dst[64];
+    CHECK(ken_nn_quantize_rows(p, KEN_DT_Q8_K, x, 1, 256, dst) == KEN_ERR_INVALID);   /* not a weight type */
+    CHECK(ken_nn_quantize_rows(p, KEN_DT_Q4_K, x, 1, 100, dst) == KEN_ERR_INVALID);
+    CHECK(ken_nn_quantize_rows(p, KEN_DT_Q4_K, x, 0, 256, dst) == KEN_ERR_INVALID);
+    ken_pool_free(p);
+    free(x);
+}
+
 /* Many small products back to back, as in token generation. */
 static void test_many_small(void) {
     const int64_t n_in = 256, n_out = 64;
@@ -217,4 +246,4 @@ static void test_many_small(void) {
     free(x);
 }
 
-TEST_MAIN(test_pool_runs, test_split, test_matmul, test_many_small)
+TEST_MAIN(test_pool_runs, test_split, test_matmul, test_quantize_rows, test_many_small)
