@@ -56,6 +56,9 @@ typedef struct {
     ken_section *secs;
     size_t n_secs, cap_secs;
     int64_t line;             /* JSONL: 1-based line of the object, else 0 */
+    int64_t item;             /* JSON array / JSONL: 1-based position of the object
+                                 in the file (a stable key when ext_id is NULL);
+                                 0 for one-document files */
 } ken_idoc;
 
 void ken_idoc_init(ken_idoc *d);

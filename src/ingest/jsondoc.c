@@ -57,7 +57,8 @@ static ken_status meta_of(jctx *c, const ken_json *o, char **out) {
 
 /* One object -> one document. Problems with this object alone are warnings
  * (returns KEN_OK); allocation failure or a stop from the callback are not. */
-static ken_status one_doc(jctx *c, const ken_json *o, int64_t line, const char *where) {
+static ken_status one_doc(jctx *c, const ken_json *o, int64_t line, int64_t item,
+                          const char *where) {
     const ken_ingest_job *j = c->j;
     if (o->type != KEN_JSON_OBJECT) {
         jwarn(c, "%s: %s, not an object", where, ken_json_type_name(o->type));
@@ -74,6 +75,7 @@ static ken_status one_doc(jctx *c, const ken_json *o, int64_t line, const char *
     ken_idoc_init(&d);
     d.text.cap_max = j->bytes_max;
     d.line = line;
+    d.item = item;
     ken_status st = ken_buf_append(&d.text, text->str, text->len);
     const ken_json *id = ken_json_get(o, c->id_f), *title = ken_json_get(o, c->title_f);
     if (!st && id && (id->type == KEN_JSON_STRING || id->type == KEN_JSON_NUMBER))
@@ -113,13 +115,13 @@ static ken_status json_file(jctx *c) {
         for (size_t i = 0; i < r->n && !st; i++) {
             char where[48];
             snprintf(where, sizeof where, "item %zu", i + 1);
-            st = one_doc(c, &r->kids[i], 0, where);
+            st = one_doc(c, &r->kids[i], 0, (int64_t)i + 1, where);
         }
     } else if (r->type == KEN_JSON_OBJECT) {
         ken_err keep = *j->err;
         size_t warned = c->warned;
         c->warned = WARN_MAX;                 /* a lone object: its problem is the error */
-        st = one_doc(c, r, 0, "object");
+        st = one_doc(c, r, 0, 0, "object");
         c->warned = warned;
         if (!st && c->docs == 0) {
             *j->err = keep;
@@ -138,7 +140,7 @@ static ken_status jsonl_file(jctx *c) {
     const ken_ingest_job *j = c->j;
     const char *s = j->data;
     size_t n = j->len, i = 0;
-    int64_t line = 0;
+    int64_t line = 0, item = 0;
     ken_status st = KEN_OK;
     while (i < n && !st) {
         const char *nl = memchr(s + i, '\n', n - i);
@@ -150,6 +152,7 @@ static ken_status jsonl_file(jctx *c) {
         bool blank = true;
         for (size_t k = b; k < le && blank; k++) blank = s[k] == ' ' || s[k] == '\t';
         if (!blank) {
+            item++;
             ken_json_doc *doc;
             ken_json_error pe;
             ken_err e2;
@@ -164,7 +167,7 @@ static ken_status jsonl_file(jctx *c) {
                     ken_ingest_warnf(j, "line %lld: %s at column %zu", (long long)line,
                                      pe.what ? pe.what : "invalid JSON", pe.col);
             } else {
-                st = one_doc(c, ken_json_root(doc), line, where);
+                st = one_doc(c, ken_json_root(doc), line, item, where);
                 ken_json_free(doc);
             }
         }

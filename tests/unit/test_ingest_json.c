@@ -35,6 +35,9 @@ static void test_jsonl_beir(void) {
     CHECK_EQ_INT(r.docs[1].line, 3);
     CHECK_EQ_STR(r.docs[2].text.data, "Caf\xC3\xA9 last.");       /* NFC */
     CHECK_EQ_INT(r.docs[2].line, 9);
+    CHECK_EQ_INT(r.docs[0].item, 1);
+    CHECK_EQ_INT(r.docs[1].item, 2);             /* blank lines do not count */
+    CHECK_EQ_INT(r.docs[2].item, 8);
     CHECK_EQ_INT(r.n_warn, 5);
     if (r.n_warn == 5) {
         CHECK_EQ_STR(r.warn[0], "line 4: expected ',' or '}' at column 31");
@@ -75,6 +78,8 @@ static void test_fields_and_arrays(void) {
     CHECK_EQ_STR(r.docs[0].text.data, "Body one.");
     CHECK_EQ_STR(r.docs[0].meta_json, "{\"score\":1.50}");
     CHECK_EQ_STR(r.docs[1].ext_id, "q2");
+    CHECK_EQ_INT(r.docs[0].item, 1);
+    CHECK_EQ_INT(r.docs[1].item, 3);
     CHECK_EQ_INT(r.n_warn, 1);
     if (r.n_warn) CHECK_EQ_STR(r.warn[0], "item 2: number, not an object");
     ti_free(&r);
