@@ -2,6 +2,7 @@
  * parsing, gzip, and bad input (binary named .txt, invalid UTF-8, empty). */
 #include "test_ingest_util.h"
 
+#include <pthread.h>
 #include <zlib.h>
 
 static void test_detect(void) {
@@ -221,5 +222,34 @@ static void test_gzip(void) {
     free(out);
 }
 
+/* Detection (libmagic behind a lock), Markdown and HTML from several threads
+ * at once: the one-time initializations and shared handles must hold. */
+static void *parse_many(void *arg) {
+    long *bad = arg;
+    const char *noext = "Some words in a file that has no extension at all.\n";
+    const char *html = "<html><head><title>T</title></head><body><h1>A</h1><p>x y z</p></body></html>";
+    for (int i = 0; i < 30; i++) {
+        ken_err e;
+        ti_result r;
+        const char *m = ken_ingest_detect("README", noext, strlen(noext), &e);
+        if (!m || strcmp(m, "text/plain") != 0) (*bad)++;
+        if (ti_parse_str("p.html", html, &r, &e) != KEN_OK || r.n_docs != 1) (*bad)++;
+        ti_free(&r);
+        if (ti_parse_str("m.md", MD, &r, &e) != KEN_OK || r.n_docs != 1) (*bad)++;
+        ti_free(&r);
+    }
+    return NULL;
+}
+
+static void test_threads(void) {
+    pthread_t t[4];
+    long bad[4] = {0};
+    for (int i = 0; i < 4; i++) REQUIRE(pthread_create(&t[i], NULL, parse_many, &bad[i]) == 0);
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        CHECK_EQ_INT(bad[i], 0);
+    }
+}
+
 TEST_MAIN(test_detect, test_plain_text, test_bad_text, test_code, test_markdown,
-          test_markdown_hostile, test_gzip)
+          test_markdown_hostile, test_gzip, test_threads)
