@@ -22,7 +22,9 @@
  * commits (never corrupting the file); the WAL is synced at checkpoints. */
 #include "store/store.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,7 +124,8 @@ enum {
     Q_SOURCE_GET, Q_SOURCE_PUT, Q_SOURCE_DEL, Q_SOURCE_LIST,
     Q_DOC_FIND, Q_DOC_KEY_ID, Q_DOC_DEL, Q_DOC_INS, Q_CHUNK_INS, Q_FTS_INS,
     Q_DOC_TOUCH, Q_PRUNE, Q_DOC_BY_ID, Q_DOC_BY_EXT, Q_DOC_BY_URI, Q_DOC_LIST,
-    Q_DOC_TEXT, Q_CHUNK_LIST, Q_CHUNK_GET, Q_CONFIG_GET, Q_CONFIG_SET, Q_N
+    Q_DOC_TEXT, Q_CHUNK_LIST, Q_CHUNK_GET, Q_CONFIG_GET, Q_CONFIG_SET,
+    Q_SEARCH, Q_MATCH_COUNT, Q_ROW_COUNT, Q_CHUNK_COUNT, Q_N
 };
 
 static const char *const stmt_sql[Q_N] = {
@@ -168,6 +171,26 @@ static const char *const stmt_sql[Q_N] = {
     [Q_CONFIG_GET] = "SELECT value FROM config WHERE key = ?1",
     [Q_CONFIG_SET] = "INSERT INTO config(key, value) VALUES(?1, ?2)"
                      " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    /* FTS5 is the outer loop and consumes ORDER BY rank, so rows stream out
+     * best first and snippet() and the chunk text are computed only for the
+     * rows actually read (no sorter over all matches). */
+    [Q_SEARCH] = "SELECT f.rowid, c.doc_id, c.ordinal, c.start_byte, c.end_byte, c.heading,"
+                 " c.page, d.ext_id, d.uri, d.title, d.collection, d.mime, "
+                 CHUNK_TEXT_SQL("d.text", "c") ", -f.rank,"
+                 " CASE WHEN ?3 IS NULL THEN NULL"
+                 "  ELSE snippet(chunks_fts, 0, ?3, coalesce(?4, ?3), 'â¦', 24) END"
+                 " FROM chunks_fts f JOIN chunks c ON c.id = f.rowid"
+                 " JOIN documents d ON d.id = c.doc_id"
+                 " WHERE chunks_fts MATCH ?1 AND f.rank MATCH ?2"
+                 " AND (?5 IS NULL OR d.collection = ?5)"
+                 " AND (?6 IS NULL OR substr(d.uri, 1, length(?6)) = ?6)"
+                 " AND (?7 IS NULL OR d.mime = ?7)"
+                 " AND (?8 IS NULL OR CAST(json_extract(d.meta, ?8) AS TEXT) = ?9)"
+                 " ORDER BY f.rank LIMIT ?10",
+    [Q_MATCH_COUNT] = "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?1",
+    [Q_ROW_COUNT] = "SELECT ken_rowcount(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ?1"
+                    " LIMIT 1",
+    [Q_CHUNK_COUNT] = "SELECT count(*) FROM chunks",
 };
 
 typedef struct {
@@ -866,6 +889,208 @@ static ken_status sq_chunk_get(ken_store *s, int64_t chunk_id, ken_store_chunk_f
     return r;
 }
 
+/* ------------------------------------------------------------ search */
+
+/* ken_bm25(k1, b, w_1, ..., w_n): BM25 over the whole row (all columns),
+ * phrase i weighted w_i. The per-query part (idf per phrase, average row
+ * length) is computed once and kept as FTS5 aux data. Returns minus the
+ * score, as FTS5 ranks ascending. */
+typedef struct {
+    int n_phrase;
+    double avgdl;
+    double *idf, *freq;
+} bm25_data;
+
+static int count_rows(const Fts5ExtensionApi *api, Fts5Context *fts, void *ud) {
+    (void)api; (void)fts;
+    (*(sqlite3_int64 *)ud)++;
+    return SQLITE_OK;
+}
+
+static int bm25_prepare(const Fts5ExtensionApi *api, Fts5Context *fts, bm25_data **out) {
+    int np = api->xPhraseCount(fts);
+    bm25_data *d = sqlite3_malloc64(sizeof *d + 2 * (size_t)(np > 0 ? np : 1) * sizeof(double));
+    if (!d) return SQLITE_NOMEM;
+    d->n_phrase = np;
+    d->idf = (double *)(d + 1);
+    d->freq = d->idf + (np > 0 ? np : 1);
+    sqlite3_int64 rows = 0, tokens = 0;
+    int rc = api->xRowCount(fts, &rows);
+    if (rc == SQLITE_OK) rc = api->xColumnTotalSize(fts, -1, &tokens);
+    d->avgdl = rows > 0 && tokens > 0 ? (double)tokens / (double)rows : 1.0;
+    for (int i = 0; i < np && rc == SQLITE_OK; i++) {
+        sqlite3_int64 hits = 0;
+        rc = api->xQueryPhrase(fts, i, &hits, count_rows);
+        d->idf[i] = log(1.0 + ((double)rows - (double)hits + 0.5) / ((double)hits + 0.5));
+    }
+    if (rc == SQLITE_OK) rc = api->xSetAuxdata(fts, d, sqlite3_free);
+    else sqlite3_free(d);
+    if (rc == SQLITE_OK) *out = d;
+    return rc;
+}
+
+static void ken_bm25(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_context *ctx,
+                     int n_val, sqlite3_value **val) {
+    double k1 = n_val > 0 ? sqlite3_value_double(val[0]) : 1.2;
+    double b = n_val > 1 ? sqlite3_value_double(val[1]) : 0.75;
+    if (!(k1 >= 0 && k1 <= 100) || !(b >= 0 && b <= 1)) {
+        sqlite3_result_error(ctx, "ken_bm25: k1 must be in [0, 100] and b in [0, 1]", -1);
+        return;
+    }
+    bm25_data *d = api->xGetAuxdata(fts, 0);
+    int rc = d ? SQLITE_OK : bm25_prepare(api, fts, &d);
+    int n_inst = 0, dl = 0;
+    if (rc == SQLITE_OK) rc = api->xInstCount(fts, &n_inst);
+    if (rc == SQLITE_OK) rc = api->xColumnSize(fts, -1, &dl);
+    if (rc != SQLITE_OK) {
+        sqlite3_result_error_code(ctx, rc);
+        return;
+    }
+    for (int i = 0; i < d->n_phrase; i++) d->freq[i] = 0;
+    for (int i = 0; i < n_inst && rc == SQLITE_OK; i++) {
+        int phrase, col, off;
+        rc = api->xInst(fts, i, &phrase, &col, &off);
+        if (rc == SQLITE_OK && phrase >= 0 && phrase < d->n_phrase) d->freq[phrase] += 1;
+    }
+    double score = 0, norm = k1 * (1 - b + b * (double)dl / d->avgdl);
+    for (int i = 0; i < d->n_phrase; i++) {
+        double w = 2 + i < n_val ? sqlite3_value_double(val[2 + i]) : 1.0;
+        double f = d->freq[i];
+        if (f > 0 && w == w) score += w * d->idf[i] * f * (k1 + 1) / (f + norm);
+    }
+    if (rc != SQLITE_OK) sqlite3_result_error_code(ctx, rc);
+    else sqlite3_result_double(ctx, -score);
+}
+
+/* ken_rowcount(): the number of rows of the FTS table (for idf). */
+static void ken_rowcount(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_context *ctx,
+                         int n_val, sqlite3_value **val) {
+    (void)n_val; (void)val;
+    sqlite3_int64 rows = 0;
+    int rc = api->xRowCount(fts, &rows);
+    if (rc != SQLITE_OK) sqlite3_result_error_code(ctx, rc);
+    else sqlite3_result_int64(ctx, rows);
+}
+
+static ken_status register_fts_functions(sq *q) {
+    fts5_api *api = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(q->db, "SELECT fts5(?1)", -1, &st, NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_pointer(st, 1, (void *)&api, "fts5_api_ptr", NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_step(st) == SQLITE_ROW ? SQLITE_OK : SQLITE_ERROR;
+    sqlite3_finalize(st);
+    if (rc != SQLITE_OK || !api || api->iVersion < 2)
+        return ken_err_set(&q->base.err, KEN_ERR_UNSUPPORTED,
+                           "store: this SQLite has no usable FTS5");
+    rc = api->xCreateFunction(api, "ken_bm25", NULL, ken_bm25, NULL);
+    if (rc == SQLITE_OK) rc = api->xCreateFunction(api, "ken_rowcount", NULL, ken_rowcount, NULL);
+    return rc == SQLITE_OK ? KEN_OK : db_fail(q, rc, "registering FTS5 functions");
+}
+
+static int bind_search(sqlite3_stmt *st, const ken_store_search_q *sq_) {
+    int rc = bind_str(st, 1, sq_->match);
+    if (rc == SQLITE_OK) rc = bind_str(st, 2, sq_->rank ? sq_->rank : "ken_bm25(1.2, 0.75)");
+    if (rc == SQLITE_OK) rc = bind_str(st, 3, sq_->mark_open);
+    if (rc == SQLITE_OK) rc = bind_str(st, 4, sq_->mark_close);
+    if (rc == SQLITE_OK) rc = bind_str(st, 5, sq_->collection);
+    if (rc == SQLITE_OK)
+        rc = bind_str(st, 6, sq_->uri_prefix && *sq_->uri_prefix ? sq_->uri_prefix : NULL);
+    if (rc == SQLITE_OK) rc = bind_str(st, 7, sq_->mime);
+    if (rc == SQLITE_OK) rc = bind_str(st, 8, sq_->meta_path);
+    if (rc == SQLITE_OK) rc = bind_str(st, 9, sq_->meta_value);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 10, sq_->limit > 0 ? sq_->limit : -1);
+    return rc;
+}
+
+/* A rank is name(number, ...) and nothing else: FTS5 would take more
+ * general literals and ignore trailing text; refuse both. Numbers as FTS5's
+ * rank parser reads them: no exponent ("1e-05" is a parse error there). */
+static bool rank_ok(const char *r) {
+    size_t i = 0, n = strlen(r);
+    if (n > 4096) return false;
+    while (i < n && (isalnum((unsigned char)r[i]) || r[i] == '_')) i++;
+    if (i == 0 || i >= n || r[i++] != '(') return false;
+    bool need = false;
+    for (;;) {
+        while (i < n && r[i] == ' ') i++;
+        if (i < n && r[i] == ')' && !need) return i + 1 == n;
+        /* A number as FTS5 reads it: sign, digits, at most one '.', no exponent. */
+        if (i < n && (r[i] == '-' || r[i] == '+')) i++;
+        int digits = 0, dots = 0;
+        for (; i < n && (isdigit((unsigned char)r[i]) || r[i] == '.'); i++) {
+            if (r[i] == '.') dots++;
+            else digits++;
+        }
+        if (digits == 0 || dots > 1) return false;
+        while (i < n && r[i] == ' ') i++;
+        if (i < n && r[i] == ',') { i++; need = true; continue; }
+        need = false;
+        if (i < n && r[i] == ')') return i + 1 == n;
+        return false;
+    }
+}
+
+static ken_status sq_search(ken_store *s, const ken_store_search_q *sq_, ken_store_hit_fn fn,
+                            void *ud) {
+    sq *q = (sq *)s;
+    if (!sq_ || !sq_->match || !*sq_->match || !fn)
+        return ken_err_set(&s->err, KEN_ERR_INVALID, "store: search: no query");
+    if (sq_->rank && !rank_ok(sq_->rank))
+        return ken_err_set(&s->err, KEN_ERR_INVALID, "store: search: rank '%.200s' is not "
+                           "name(number, ...)", sq_->rank);
+    if (sq_->limit < 0 || (sq_->meta_path && !sq_->meta_value))
+        return ken_err_set(&s->err, KEN_ERR_INVALID, "store: search: bad limit or meta filter");
+    sqlite3_stmt *st;
+    ken_status r = stmt_get(q, Q_SEARCH, &st);
+    if (r) return r;
+    int rc = bind_search(st, sq_);
+    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+        if ((rc = step(q, st)) != SQLITE_ROW) break;
+        ken_store_hit h = {
+            .chunk_id = sqlite3_column_int64(st, 0), .doc_id = sqlite3_column_int64(st, 1),
+            .ordinal = sqlite3_column_int(st, 2), .start = sqlite3_column_int64(st, 3),
+            .end = sqlite3_column_int64(st, 4), .heading = col_str(st, 5),
+            .page = sqlite3_column_int(st, 6), .ext_id = col_str(st, 7), .uri = col_str(st, 8),
+            .title = col_str(st, 9), .collection = col_str(st, 10), .mime = col_str(st, 11),
+            .text = col_str(st, 12), .text_len = (size_t)sqlite3_column_bytes(st, 12),
+            .score = sqlite3_column_double(st, 13), .snippet = col_str(st, 14),
+        };
+        if (!h.text) h.text = "";
+        if (fn(ud, &h)) { rc = SQLITE_DONE; break; }
+    }
+    if (rc != SQLITE_DONE) r = db_fail(q, rc, "search");
+    stmt_put(q, Q_SEARCH, st);
+    return r;
+}
+
+/* Runs a one-row query with an optional text parameter; *v = column 0
+ * (unchanged when there is no row). */
+static ken_status query_one(sq *q, int id, const char *arg, int64_t *v, const char *what) {
+    sqlite3_stmt *st;
+    ken_status r = stmt_get(q, id, &st);
+    if (r) return r;
+    int rc = arg ? bind_str(st, 1, arg) : SQLITE_OK;
+    if (rc == SQLITE_OK) rc = step(q, st);
+    if (rc == SQLITE_ROW) *v = sqlite3_column_int64(st, 0);
+    else if (rc != SQLITE_DONE) r = db_fail(q, rc, what);
+    stmt_put(q, id, st);
+    return r;
+}
+
+static ken_status sq_match_count(ken_store *s, const char *match, int64_t *df, int64_t *n) {
+    sq *q = (sq *)s;
+    if (!match || !*match || !df || !n)
+        return ken_err_set(&s->err, KEN_ERR_INVALID, "store: match_count: no query");
+    *df = 0;
+    *n = -1;
+    ken_status r = query_one(q, Q_MATCH_COUNT, match, df, "match_count");
+    /* N from FTS5's own row count (cheap) through any matching row; with
+     * no match there is none, so count the chunks. */
+    if (!r && *df > 0) r = query_one(q, Q_ROW_COUNT, match, n, "match_count");
+    if (!r && *n < 0) r = query_one(q, Q_CHUNK_COUNT, NULL, n, "match_count");
+    return r;
+}
+
 /* ------------------------------------------------------------ stats, config, check */
 
 /* Runs a one-shot query (not cached) and reads up to n integer columns of its
@@ -1068,6 +1293,7 @@ static ken_status setup(sq *q, const char *path) {
     int version = 0;
     ken_status r = read_identity(q, path, v);
     if (!r) r = check_identity(q, path, v, &version);
+    if (!r) r = register_fts_functions(q);
     if (r) return r;
     if (q->readonly && version == 0)
         return ken_err_set(&q->base.err, KEN_ERR_FORMAT, "store '%s' is empty (never "
@@ -1151,6 +1377,8 @@ static const ken_store_ops sqlite_ops = {
     .chunk_list = sq_chunk_list,
     .chunk_get = sq_chunk_get,
     .stats = sq_stats,
+    .search = sq_search,
+    .match_count = sq_match_count,
     .config_get = sq_config_get,
     .config_set = sq_config_set,
     .check = sq_check,

@@ -93,6 +93,37 @@ typedef int (*ken_store_source_fn)(void *ud, const ken_store_source *s);  /* non
 typedef int (*ken_store_doc_fn)(void *ud, const ken_store_doc *d);
 typedef int (*ken_store_chunk_fn)(void *ud, const ken_store_chunk *c);
 
+/* A lexical search (added for src/retrieve). match is an FTS5 query
+ * expression (callers build it safely: every term quoted); rank is an FTS5
+ * rank function call with literal arguments only, e.g.
+ *   ken_bm25(k1, b, w_1, ..., w_n)   BM25 over the whole chunk (text,
+ *                                    heading, title), phrase i weighted w_i
+ *                                    (missing weights: 1), idf =
+ *                                    ln(1 + (N - n_i + 0.5) / (n_i + 0.5))
+ *   bm25(w_text, w_heading, w_title) FTS5's own
+ * (NULL: "ken_bm25(1.2, 0.75)"). Filters are ANDed, NULL: any. meta_path is
+ * a JSON path ("$.author") whose value, as text, must equal meta_value.
+ * mark_open/mark_close: snippet markers (NULL: no snippet). limit 0: all. */
+typedef struct {
+    const char *match, *rank;
+    const char *collection, *uri_prefix, *mime;
+    const char *meta_path, *meta_value;
+    const char *mark_open, *mark_close;
+    int64_t limit;
+} ken_store_search_q;
+
+/* One hit, best first: score is higher for better (minus FTS5's rank). */
+typedef struct {
+    int64_t chunk_id, doc_id;
+    int32_t ordinal, page;
+    int64_t start, end;
+    double score;
+    const char *ext_id, *uri, *title, *heading, *collection, *mime;
+    const char *snippet;                 /* NULL without markers */
+    const char *text; size_t text_len;   /* the chunk text */
+} ken_store_hit;
+typedef int (*ken_store_hit_fn)(void *ud, const ken_store_hit *h);
+
 /* The operations every backend implements. All return KEN_OK or an error
  * with the message in ken_store_errmsg. "Not found" lookups return
  * KEN_ERR_NOTFOUND. */
@@ -139,6 +170,12 @@ typedef struct ken_store_ops {
     ken_status (*chunk_list)(ken_store *s, int64_t doc_id, ken_store_chunk_fn fn, void *ud);
     ken_status (*chunk_get)(ken_store *s, int64_t chunk_id, ken_store_chunk_fn fn, void *ud);
     ken_status (*stats)(ken_store *s, ken_store_stats *out);
+
+    /* Lexical search (see ken_store_search_q); fn returns non-zero to stop. */
+    ken_status (*search)(ken_store *s, const ken_store_search_q *q, ken_store_hit_fn fn,
+                         void *ud);
+    /* For idf: *df = chunks matching the FTS5 expression, *n = all chunks. */
+    ken_status (*match_count)(ken_store *s, const char *match, int64_t *df, int64_t *n);
 
     /* Small key/value settings (BM25 parameters, models, ...). get returns
      * KEN_ERR_NOTFOUND when unset; the value is copied into out. */

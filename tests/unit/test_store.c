@@ -7,6 +7,7 @@
 #include "test.h"
 
 #include <fcntl.h>
+#include <math.h>
 #include <ftw.h>
 #include <sqlite3.h>
 #include <unistd.h>
@@ -648,5 +649,167 @@ static void test_fault_injection(void) {
     fault_round(true);
 }
 
+
+/* ------------------------------------------------------------ search */
+
+typedef struct {
+    int n, stop_at;
+    double score[16];
+    int64_t chunk[16], doc[16];
+    char text[16][64], snippet[16][96], uri[16][32];
+    bool has_snippet[16];
+} hits_seen;
+
+static int on_hit(void *ud, const ken_store_hit *h) {
+    hits_seen *x = ud;
+    if (x->n < 16) {
+        x->score[x->n] = h->score;
+        x->chunk[x->n] = h->chunk_id;
+        x->doc[x->n] = h->doc_id;
+        snprintf(x->text[x->n], 64, "%.*s", (int)h->text_len, h->text);
+        snprintf(x->uri[x->n], 32, "%s", h->uri ? h->uri : "");
+        x->has_snippet[x->n] = h->snippet != NULL;
+        snprintf(x->snippet[x->n], 96, "%s", h->snippet ? h->snippet : "");
+    }
+    x->n++;
+    return x->stop_at && x->n >= x->stop_at;
+}
+
+/* One document, one chunk per '|'-separated piece. */
+static void put_pieces(ken_store *s, const char *coll, const char *uri, const char *mime,
+                       const char *meta, const char *pieces, int64_t *id) {
+    static char text[1024];
+    ken_store_chunk ch[16];
+    size_t n = 0, len = strlen(pieces);
+    memcpy(text, pieces, len + 1);
+    size_t start = 0;
+    for (size_t i = 0; i <= len && n < 16; i++) {
+        if (i == len || text[i] == '|') {
+            if (i < len) text[i] = '\n';
+            ch[n] = (ken_store_chunk){.ordinal = (int32_t)n, .start = (int64_t)start,
+                                      .end = (int64_t)i, .heading = ""};
+            n++;
+            start = i + 1;
+        }
+    }
+    ken_store_doc d = {.collection = coll, .uri = uri, .mime = mime, .meta_json = meta,
+                       .text = text, .text_len = len};
+    CHECK_EQ_INT(s->ops->doc_put(s, &d, ch, n, s->gen, id, NULL), KEN_OK);
+}
+
+static void test_search(void) {
+    tmp_make();
+    const char *p = tmp_path("ken.db");
+    ken_status st;
+    ken_store *s = open_store(p, true, false, &st);
+    REQUIRE(s);
+    const ken_store_ops *o = s->ops;
+    int64_t a = 0, b = 0, c = 0;
+    put_pieces(s, "c1", "/a", "text/plain", NULL, "apple pie|apple apple tart|banana split now", &a);
+    put_pieces(s, "c1", "/b", "text/markdown", "{\"author\":\"ann\",\"n\":5}", "cherry", &b);
+
+    /* BM25 by hand: 4 rows, 9 tokens (avgdl 2.25), "apple" in 2 rows:
+     * idf = ln 2; k1 1.2, b 0.75. */
+    hits_seen h = {0};
+    ken_store_search_q q = {.match = "\"apple\"", .rank = "ken_bm25(1.2, 0.75)",
+                            .mark_open = "**", .mark_close = "**"};
+    CHECK_EQ_INT(o->search(s, &q, on_hit, &h), KEN_OK);
+    REQUIRE(h.n == 2);
+    double want0 = log(2) * 2 * 2.2 / (2 + 1.2 * (0.25 + 0.75 * 3 / 2.25));
+    double want1 = log(2) * 1 * 2.2 / (1 + 1.2 * (0.25 + 0.75 * 2 / 2.25));
+    CHECKF(fabs(h.score[0] - want0) < 1e-9, "score %.12f want %.12f", h.score[0], want0);
+    CHECKF(fabs(h.score[1] - want1) < 1e-9, "score %.12f want %.12f", h.score[1], want1);
+    CHECK_EQ_STR(h.text[0], "apple apple tart");
+    CHECK_EQ_STR(h.snippet[0], "**apple** **apple** tart");
+    CHECK_EQ_STR(h.uri[1], "/a");
+    CHECK_EQ_INT(h.doc[0], a);
+    /* No markers: no snippet. Default rank works. */
+    memset(&h, 0, sizeof h);
+    q = (ken_store_search_q){.match = "\"apple\" OR \"cherry\""};
+    CHECK_EQ_INT(o->search(s, &q, on_hit, &h), KEN_OK);
+    CHECK_EQ_INT(h.n, 3);
+    CHECK(!h.has_snippet[0]);
+    CHECK(h.score[0] >= h.score[1] && h.score[1] >= h.score[2] && h.score[2] > 0);
+    /* Phrase weights: "apple" weighted 0 leaves cherry first. */
+    memset(&h, 0, sizeof h);
+    q.rank = "ken_bm25(0.9, 0.4, 0, 1)";
+    CHECK_EQ_INT(o->search(s, &q, on_hit, &h), KEN_OK);
+    CHECK(h.n == 3 && strcmp(h.text[0], "cherry") == 0 && h.score[1] == 0);
+    /* Filters, limit, stopping. */
+    memset(&h, 0, sizeof h);
+    q = (ken_store_search_q){.match = "\"apple\" OR \"cherry\"", .collection = "c1",
+                             .mime = "text/markdown"};
+    CHECK_EQ_INT(o->search(s, &q, on_hit, &h), KEN_OK);
+    CHECK(h.n == 1 && h.doc[0] == b);
+    memset(&h, 0, sizeof h);
+    q = (ken_store_search_q){.match = "\"apple\" OR \"cherry\"", .meta_path = "$.author",
+                             .meta_value = "ann"};
+    CHECK_EQ_INT(o->search(s, &q, on_hit, &h), KEN_OK);
+    CHECK(h.n == 1 && h.doc[0] == b);
+    memset(&h, 0, sizeof h);
+    q.meta_path = "$.n";
+    q.meta_value = "5";
+    CHECK_EQ_INT(o->search(s, &q, on_hit, &h), KEN_OK);
+    CHECK_EQ_INT(h.n, 1);
+    memset(&h, 0, sizeof h);
+    q = (ken_store_search_q){.match = "\"apple\" OR \"cherry\"", .uri_prefix = "/a"};
+    CHECK_EQ_INT(o->search(s, &q, on_hit, &h), KEN_OK);
+    CHECK_EQ_INT(h.n, 2);
+    memset(&h, 0, sizeof h);
+    q = (ken_store_search_q){.match = "\"apple\" OR \"cherry\"", .collection = "nope"};
+    CHECK_EQ_INT(o->search(s, &q, on_hit, &h), KEN_OK);
+    CHECK_EQ_INT(h.n, 0);
+    memset(&h, 0, sizeof h);
+    q = (ken_store_search_q){.match = "\"apple\" OR \"cherry\"", .limit = 2};
+    CHECK_EQ_INT(o->search(s, &q, on_hit, &h), KEN_OK);
+    CHECK_EQ_INT(h.n, 2);
+    memset(&h, 0, sizeof h);
+    h.stop_at = 1;
+    q.limit = 0;
+    CHECK_EQ_INT(o->search(s, &q, on_hit, &h), KEN_OK);
+    CHECK_EQ_INT(h.n, 1);
+    /* Bad input: errors, not crashes. */
+    q = (ken_store_search_q){.match = "\"apple\"", .rank = "ken_bm25(-1, 2)"};
+    CHECK_EQ_INT(o->search(s, &q, on_hit, &h), KEN_ERR_STORE);
+    static const char *const bad_ranks[] = {
+        "ken_bm25(1); DROP TABLE chunks", "ken_bm25('x')", "ken_bm25(1,)", "ken_bm25(,1)",
+        "(1)", "ken_bm25", "ken_bm25(1", "ken_bm25(1 2)", "ken_bm25(-)", "ken_bm25(1e)",
+        "ken_bm25(x'00')", "ken_bm25(NULL)", "ken_bm25(1e-05)", "ken_bm25(1..2)",
+    };
+    for (size_t i = 0; i < KEN_ARRAY_LEN(bad_ranks); i++) {
+        q = (ken_store_search_q){.match = "\"apple\"", .rank = bad_ranks[i]};
+        CHECKF(o->search(s, &q, on_hit, &h) == KEN_ERR_INVALID, "rank %s", bad_ranks[i]);
+    }
+    memset(&h, 0, sizeof h);
+    q = (ken_store_search_q){.match = "\"apple\"", .rank = "ken_bm25( 1.5 , -0 ,+2,.5)"};
+    CHECK_EQ_INT(o->search(s, &q, on_hit, &h), KEN_OK);
+    CHECK_EQ_INT(h.n, 2);
+    memset(&h, 0, sizeof h);
+    q.rank = "bm25()";
+    CHECK_EQ_INT(o->search(s, &q, on_hit, &h), KEN_OK);
+    CHECK_EQ_INT(h.n, 2);
+    q = (ken_store_search_q){.match = "AND OR ("};
+    CHECK_EQ_INT(o->search(s, &q, on_hit, &h), KEN_ERR_STORE);
+    q = (ken_store_search_q){.match = ""};
+    CHECK_EQ_INT(o->search(s, &q, on_hit, &h), KEN_ERR_INVALID);
+    CHECK_EQ_INT(raw_int(p, "SELECT count(*) FROM chunks"), 4);
+
+    /* match_count: df and N for idf. */
+    int64_t df = -1, n = -1;
+    CHECK_EQ_INT(o->match_count(s, "\"apple\"", &df, &n), KEN_OK);
+    CHECK(df == 2 && n == 4);
+    CHECK_EQ_INT(o->match_count(s, "\"durian\"", &df, &n), KEN_OK);
+    CHECK(df == 0 && n == 4);
+    /* The index follows a replace: old terms gone, new ones found. */
+    put_pieces(s, "c1", "/a", "text/plain", NULL, "durian", &c);
+    CHECK_EQ_INT(c, a);
+    CHECK_EQ_INT(o->match_count(s, "\"apple\"", &df, &n), KEN_OK);
+    CHECK(df == 0 && n == 2);
+    CHECK_EQ_INT(o->match_count(s, "\"durian\"", &df, &n), KEN_OK);
+    CHECK(df == 1 && n == 2);
+    ken_store_close(s);
+    tmp_remove();
+}
+
 TEST_MAIN(test_create_open, test_docs, test_touch_prune_cascade, test_tx_and_reentry,
-          test_config_readonly, test_refusals, test_corrupt, test_fault_injection)
+          test_config_readonly, test_search, test_refusals, test_corrupt, test_fault_injection)
