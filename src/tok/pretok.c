@@ -500,14 +500,24 @@ static ken_status run_steps(const ken_vocab *v, pretok_scratch *x, subject *sj) 
     return s.st;
 }
 
-/* Appends the byte-level image of fragment cpts[a..b) to buf. */
+/* Appends the byte-level image of fragment cpts[a..b) to buf: each UTF-8
+ * byte becomes the 1- or 2-byte encoding of its image code point. */
 static ken_status encode_word(const uint32_t *cpts, size_t a, size_t b, tok_str *buf) {
     for (size_t i = a; i < b; i++) {
         char u[4], e[8];
         int nu = tok_utf8_put(cpts[i], u), ne = 0;
-        for (int k = 0; k < nu; k++) ne += tok_utf8_put(tok_byte_to_cpt((uint8_t)u[k]), e + ne);
-        ken_status st = tok_str_append(buf, e, (size_t)ne);
-        if (st != KEN_OK) return st;
+        for (int k = 0; k < nu; k++) {
+            const char *img = tok_byte_image((uint8_t)u[k]);
+            e[ne++] = img[0];
+            if (img[1]) e[ne++] = img[1];
+        }
+        if (buf->n + (size_t)ne + 1 > buf->cap) {
+            ken_status st = tok_str_reserve(buf, (size_t)ne + 1);
+            if (st != KEN_OK) return st;
+        }
+        memcpy(buf->p + buf->n, e, (size_t)ne);
+        buf->n += (size_t)ne;
+        buf->p[buf->n] = 0;
     }
     return KEN_OK;
 }
@@ -518,8 +528,12 @@ ken_status tok_pretokenize(const ken_vocab *v, const char *text, size_t n, tok_s
     subject sj = { 0 };
     ken_status st = KEN_OK;
     buf->n = 0, words->n = 0;
-    for (size_t i = 0; i < n && st == KEN_OK;) st = tok_u32s_push(&x.cpts, tok_utf8_next(text, n, &i));
-    if (st != KEN_OK || x.cpts.n == 0) goto out;
+    if (n && !(x.cpts.v = malloc(n * sizeof *x.cpts.v))) { st = KEN_ERR_NOMEM; goto out; }
+    x.cpts.cap = n;
+    for (size_t i = 0; i < n;) x.cpts.v[x.cpts.n++] = tok_utf8_next(text, n, &i);
+    if (x.cpts.n == 0) goto out;
+    /* the byte-level image is at most twice the UTF-8 (plus U+FFFD growth) */
+    if ((st = tok_str_reserve(buf, 3 * n + 16)) != KEN_OK) goto out;
     if (!(x.fl = malloc(x.cpts.n * sizeof *x.fl))) { st = KEN_ERR_NOMEM; goto out; }
     for (size_t i = 0; i < x.cpts.n; i++) x.fl[i] = tok_cpt_flags(x.cpts.v[i]);
     if ((st = build_subjects(v, &x)) != KEN_OK) goto out;

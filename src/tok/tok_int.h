@@ -44,6 +44,8 @@ static inline size_t tok_utf8_len(unsigned char c) {
  * one of the 256 image code points). */
 uint32_t tok_byte_to_cpt(uint8_t b);
 int tok_cpt_to_byte(uint32_t cp);
+/* The UTF-8 of byte b's image code point (1 or 2 bytes, NUL-terminated). */
+const char *tok_byte_image(uint8_t b);
 
 /* ------------------------------------------------------------ growable arrays */
 
@@ -53,6 +55,7 @@ typedef struct { uint32_t *v; size_t n, cap; } tok_u32s;
 ken_status tok_u32s_push(tok_u32s *a, uint32_t x);
 typedef struct { char *p; size_t n, cap; } tok_str;
 ken_status tok_str_append(tok_str *s, const void *p, size_t n);
+ken_status tok_str_reserve(tok_str *s, size_t extra);
 
 /* Caps: a text larger than this is refused (KEN_ERR_LIMIT). */
 #define TOK_TEXT_MAX ((size_t)256 << 20)

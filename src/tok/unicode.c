@@ -144,6 +144,7 @@ static bool byte_is_direct(unsigned b) {
 
 static uint32_t g_b2c[256];
 static int16_t g_c2b[512];
+static char g_img[256][4];     /* UTF-8 of each byte's image, NUL-padded */
 static pthread_once_t g_bytes_once = PTHREAD_ONCE_INIT;
 
 static void build_bytes(void) {
@@ -152,12 +153,18 @@ static void build_bytes(void) {
     for (unsigned c = 0; c < 256; c++) {
         g_b2c[c] = byte_is_direct(c) ? c : 256 + n++;
         g_c2b[g_b2c[c]] = (int16_t)c;
+        tok_utf8_put(g_b2c[c], g_img[c]);
     }
 }
 
 uint32_t tok_byte_to_cpt(uint8_t b) {
     pthread_once(&g_bytes_once, build_bytes);
     return g_b2c[b];
+}
+
+const char *tok_byte_image(uint8_t b) {
+    pthread_once(&g_bytes_once, build_bytes);
+    return g_img[b];
 }
 
 int tok_cpt_to_byte(uint32_t cp) {
@@ -187,6 +194,16 @@ ken_status tok_u32s_push(tok_u32s *a, uint32_t x) {
         a->v = v, a->cap = cap;
     }
     a->v[a->n++] = x;
+    return KEN_OK;
+}
+
+ken_status tok_str_reserve(tok_str *s, size_t extra) {
+    if (s->n + extra + 1 <= s->cap) return KEN_OK;
+    size_t cap = s->cap ? s->cap : 256;
+    while (cap < s->n + extra + 1) cap *= 2;
+    char *q = realloc(s->p, cap);
+    if (!q) return KEN_ERR_NOMEM;
+    s->p = q, s->cap = cap;
     return KEN_OK;
 }
 
