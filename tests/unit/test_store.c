@@ -10,6 +10,7 @@
 #include <math.h>
 #include <ftw.h>
 #include <sqlite3.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------ helpers */
@@ -811,5 +812,46 @@ static void test_search(void) {
     tmp_remove();
 }
 
+/* Several processes create and write the same new store at once: the
+ * schema is made once (the version is re-read under the write lock) and
+ * every writer succeeds (busy_timeout, BEGIN IMMEDIATE). */
+static void test_concurrent_create(void) {
+    tmp_make();
+    const char *p = tmp_path("sub/ken.db");
+    enum { N = 4 };
+    pid_t pids[N];
+    for (int i = 0; i < N; i++) {
+        pids[i] = fork();
+        REQUIRE(pids[i] >= 0);
+        if (pids[i] == 0) {
+            ken_status st;
+            ken_store *s = open_store(p, true, false, &st);
+            if (!s) _exit(10);
+            static test_doc t;
+            char uri[16];
+            int rc = 0;
+            for (int k = 0; k < 20 && !rc; k++) {
+                snprintf(uri, sizeof uri, "/p%d/%d", i, k);
+                make_doc(&t, "c", uri, NULL, "conc", 3);
+                if (s->ops->doc_put(s, &t.doc, t.chunks, t.n, s->gen, NULL, NULL)) {
+                    fprintf(stderr, "child %d: %s\n", i, ken_store_errmsg(s));
+                    rc = 11;
+                }
+            }
+            ken_store_close(s);
+            _exit(rc);
+        }
+    }
+    for (int i = 0; i < N; i++) {
+        int status = 0;
+        CHECK(waitpid(pids[i], &status, 0) == pids[i]);
+        CHECKF(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child %d status %d", i, status);
+    }
+    CHECK_EQ_INT(raw_int(p, "SELECT count(*) FROM documents"), N * 20);
+    CHECK_EQ_INT(fts_count(p, "conc"), N * 20 * 3);
+    CHECK_EQ_INT(raw_int(p, "PRAGMA user_version"), KEN_STORE_SCHEMA_VERSION);
+    tmp_remove();
+}
+
 TEST_MAIN(test_create_open, test_docs, test_touch_prune_cascade, test_tx_and_reentry,
-          test_config_readonly, test_search, test_refusals, test_corrupt, test_fault_injection)
+          test_config_readonly, test_search, test_refusals, test_concurrent_create, test_corrupt, test_fault_injection)
