@@ -1,6 +1,7 @@
-/* nn_avx2.c: AVX2 + FMA + F16C dot-product kernels. Compiled with target
- * attributes (not -mavx2) so the default build stays portable; nn_dot.c
- * installs them only after __builtin_cpu_supports says the CPU has them.
+/* nn_avx2.c: AVX2 + FMA + F16C dot-product kernels, one-token and (for the
+ * quantized types) multi-token. Compiled with target attributes (not -mavx2)
+ * so the default build stays portable; nn_dot.c installs them only after
+ * CPU feature detection says the CPU (and OS) support them.
  *
  * Every kernel mirrors its _ref twin in nn_dot.c: the K-quant kernels form the
  * same per-super-block integer sums and then the same float expression (so

@@ -310,11 +310,11 @@ ken_nn_dotn_fn ken_nn_dotn_best(ken_dtype wt, int nx) {
 
 float ken_nn_vec_dot(ken_dtype wt, const void *w, const void *x, int64_t n) {
     ken_nn_dot_fn f = ken_nn_dot_best(wt);
-    assert(f && ken_nn_row_bytes(wt, n));
+    KEN_ASSERT(f && ken_nn_row_bytes(wt, n));
     return f(w, x, n);
 }
 
 float ken_nn_vec_dot_ref(ken_dtype wt, const void *w, const void *x, int64_t n) {
-    assert((unsigned)wt < KEN_NN_NTYPES && ken_nn_dot_ref_table[wt] && ken_nn_row_bytes(wt, n));
+    KEN_ASSERT((unsigned)wt < KEN_NN_NTYPES && ken_nn_dot_ref_table[wt] && ken_nn_row_bytes(wt, n));
     return ken_nn_dot_ref_table[wt](w, x, n);
 }

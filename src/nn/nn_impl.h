@@ -6,7 +6,6 @@
 
 #include "nn/nn.h"
 
-#include <assert.h>
 #include <string.h>
 
 #define QK4_0 32

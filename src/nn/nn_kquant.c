@@ -498,6 +498,6 @@ void ken_nn_dequantize_kquant(ken_dtype t, const void *src, float *dst, int64_t 
     case KEN_DT_Q4_K: case KEN_DT_Q5_K: dequant_q45_K(t, src, dst, nb); break;
     case KEN_DT_Q6_K: dequant_q6_K(src, dst, nb); break;
     case KEN_DT_Q8_K: dequant_q8_K(src, dst, nb); break;
-    default: assert(!"unsupported type"); break;
+    default: KEN_ASSERT(!"unsupported type"); break;
     }
 }

@@ -262,7 +262,7 @@ void ken_nn_quantize_q8_K(const float *x, blk_q8_K *y, int64_t n) {
 }
 
 void ken_nn_quantize_act(ken_dtype act, const float *x, void *dst, int64_t n) {
-    assert(ken_nn_row_bytes(act, n) != 0);
+    KEN_ASSERT(ken_nn_row_bytes(act, n) != 0);
     switch (act) {
     case KEN_DT_Q8_0: quantize_act_q8_0(x, dst, n); break;
     case KEN_DT_Q8_1: quantize_act_q8_1(x, dst, n); break;
@@ -274,7 +274,7 @@ void ken_nn_quantize_act(ken_dtype act, const float *x, void *dst, int64_t n) {
 /* ------------------------------------------------------------ public dispatch */
 
 void ken_nn_quantize_row(ken_dtype t, const float *x, void *dst, int64_t n) {
-    assert(ken_nn_row_bytes(t, n) != 0);
+    KEN_ASSERT(ken_nn_row_bytes(t, n) != 0);
     switch (t) {
     case KEN_DT_F32: memcpy(dst, x, (size_t)n * 4); break;
     case KEN_DT_F16:
@@ -301,7 +301,7 @@ void ken_nn_quantize_row(ken_dtype t, const float *x, void *dst, int64_t n) {
     case KEN_DT_Q5_K: ken_nn_quantize_q5_K(x, dst, n); break;
     case KEN_DT_Q6_K: ken_nn_quantize_q6_K(x, dst, n); break;
     case KEN_DT_Q8_K: ken_nn_quantize_q8_K(x, dst, n); break;
-    default: assert(!"unsupported type"); break;
+    default: KEN_ASSERT(!"unsupported type"); break;
     }
 }
 
@@ -348,13 +348,13 @@ static void dequant_legacy(ken_dtype t, const void *src, float *y, int64_t n) {
             const int8_t *qs = (const int8_t *)(p + (t == KEN_DT_Q8_1 ? 4 : 2));
             for (int j = 0; j < 32; j++) y[j] = (float)qs[j] * d;
         } break;
-        default: assert(!"not a legacy type"); break;
+        default: KEN_ASSERT(!"not a legacy type"); break;
         }
     }
 }
 
 void ken_nn_dequantize_row(ken_dtype t, const void *src, float *dst, int64_t n) {
-    assert(ken_nn_row_bytes(t, n) != 0);
+    KEN_ASSERT(ken_nn_row_bytes(t, n) != 0);
     const uint8_t *p = src;
     switch (t) {
     case KEN_DT_F32: memcpy(dst, src, (size_t)n * 4); break;
