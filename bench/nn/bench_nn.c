@@ -7,9 +7,16 @@
  * over it (values matter only for NaN/denormal slow paths, which real
  * weights do not have). Fixed seed; median of --reps runs; one line per
  * result: type, threads, GB/s of weight bytes, ratio to memory read at the
- * same thread count, and µs per matvec.
+ * same thread count, µs per matvec, and cpu = CPU time / (wall time ×
+ * threads) over the timed runs: well below 1 means other processes held the
+ * cores (or workers slept), so the figures of that line are not clean.
  *
- *   bench_nn [--mib N] [--reps N] [--types Q4_0,Q4_K,...] [--simd scalar|avx2] */
+ * With --batch N (N > 1) the product is a matrix-matrix one over N tokens
+ * (prompt processing); GB/s then counts weight bytes × N per second (the
+ * rate at which weights are applied, not streamed), and us/matvec is the
+ * time of the whole product.
+ *
+ *   bench_nn [--mib N] [--reps N] [--batch N] [--types Q4_0,Q4_K,...] [--simd scalar|avx2] */
 #include "nn/nn.h"
 
 #include <stdio.h>
@@ -20,6 +27,12 @@
 static double now_s(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static double cpu_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
@@ -92,40 +105,44 @@ static const ken_dtype all_types[] = {
 
 int main(int argc, char **argv) {
     size_t mib = 64;
-    int reps = 15;
+    int reps = 15, batch = 1;
     const char *types = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--mib") && i + 1 < argc) mib = (size_t)atoi(argv[++i]);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--types") && i + 1 < argc) types = argv[++i];
         else if (!strcmp(argv[i], "--simd") && i + 1 < argc) {
             ++i;
             ken_nn_simd_set(!strcmp(argv[i], "scalar") ? KEN_NN_SIMD_NONE : KEN_NN_SIMD_AVX2);
         } else {
-            fprintf(stderr, "usage: bench_nn [--mib N] [--reps N] [--types T,T] [--simd scalar|avx2]\n");
+            fprintf(stderr, "usage: bench_nn [--mib N] [--reps N] [--batch N] [--types T,T] "
+                            "[--simd scalar|avx2]\n");
             return 1;
         }
     }
-    if (mib < 1 || reps < 1) return 1;
+    if (mib < 1 || reps < 1 || batch < 1 || batch > 4096) return 1;
     const int64_t n_in = 4096;
     const size_t bytes = mib << 20;
     uint8_t *buf = malloc(bytes);
-    float *x = malloc(sizeof(float) * (size_t)n_in), *rows = malloc(sizeof(float) * 64 * (size_t)n_in);
-    float *y = malloc(sizeof(float) * (bytes / 64 + 1));   /* >= n_out for every type */
+    float *x = malloc(sizeof(float) * (size_t)n_in * (size_t)batch);
+    float *rows = malloc(sizeof(float) * 64 * (size_t)n_in);
+    float *y = malloc(sizeof(float) * (bytes / 64 + 1) * (size_t)batch);   /* >= n_out rows */
     if (!buf || !x || !rows || !y) return 3;
-    for (int64_t i = 0; i < n_in; i++) x[i] = rnd();
+    for (int64_t i = 0; i < n_in * batch; i++) x[i] = rnd();
     for (int64_t i = 0; i < 64 * n_in; i++) rows[i] = rnd() * 0.05f;
     memset(buf, 1, bytes);
 
-    printf("# bench_nn: matvec n_in=%lld, %zu MiB of weights per type, median of %d, simd=%s\n",
-           (long long)n_in, mib, reps, ken_nn_simd_name(ken_nn_simd_get()));
-    printf("# %-6s %7s %9s %9s %10s\n", "type", "threads", "GB/s", "vs_read", "us/matvec");
+    printf("# bench_nn: %s n_in=%lld, %zu MiB of weights per type, batch %d, median of %d, simd=%s\n",
+           batch > 1 ? "matmul" : "matvec", (long long)n_in, mib, batch, reps,
+           ken_nn_simd_name(ken_nn_simd_get()));
+    printf("# %-6s %7s %9s %9s %10s %5s\n", "type", "threads", "GB/s", "vs_read", "us/matvec", "cpu");
     ken_pool *pools[3] = {NULL};
     double read_gbs[3];
     for (int th = 1; th <= 2; th++) {
         if (ken_pool_new(th, &pools[th]) != KEN_OK) return 3;
         read_gbs[th] = mem_read_gbs(pools[th], buf, bytes, reps);
-        printf("  %-6s %7d %9.2f %9.2f %10s\n", "memread", th, read_gbs[th], 1.0, "-");
+        printf("  %-6s %7d %9.2f %9.2f %10s %5s\n", "memread", th, read_gbs[th], 1.0, "-", "-");
     }
     ken_nn_work work = {0};
     double *t = malloc(sizeof(double) * (size_t)reps);
@@ -145,14 +162,18 @@ int main(int argc, char **argv) {
             memcpy(buf + (size_t)r * rb, buf + (size_t)(r % 64) * rb, rb);
         ken_nn_mat m = {type, n_in, n_out, buf};
         for (int th = 1; th <= 2; th++) {
-            ken_nn_matvec(pools[th], &m, x, y, &work);   /* warm-up */
+            ken_nn_matmul(pools[th], &m, x, batch, y, &work);   /* warm-up */
+            double wall = 0, c0 = cpu_s();
             for (int r = 0; r < reps; r++) {
                 double t0 = now_s();
-                ken_nn_matvec(pools[th], &m, x, y, &work);
+                ken_nn_matmul(pools[th], &m, x, batch, y, &work);
                 t[r] = now_s() - t0;
+                wall += t[r];
             }
-            const double s = median(t, reps), gbs = (double)rb * (double)n_out / s / 1e9;
-            printf("  %-6s %7d %9.2f %9.2f %10.0f\n", name, th, gbs, gbs / read_gbs[th], s * 1e6);
+            const double util = (cpu_s() - c0) / (wall * th);
+            const double s = median(t, reps), gbs = (double)rb * (double)n_out * batch / s / 1e9;
+            printf("  %-6s %7d %9.2f %9.2f %10.0f %5.2f\n", name, th, gbs, gbs / read_gbs[th],
+                   s * 1e6, util);
             fflush(stdout);
         }
     }
