@@ -344,5 +344,6 @@ void ken_model_free(ken_model *m) {
     free(m->rope_freqs);
     free_lin(&m->cls); free_lin(&m->cls_out);
     ken_vocab_free(m->vocab);
+    ken_gguf_close(m->owned_g);
     free(m);
 }

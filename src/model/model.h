@@ -69,7 +69,8 @@ typedef struct ken_lora {
 
 typedef struct ken_model {
     ken_model_arch arch;
-    const ken_gguf *g;         /* borrowed */
+    const ken_gguf *g;         /* borrowed (ken_model_load) */
+    ken_gguf *owned_g;         /* owned (public ken_model_open); closed by ken_model_free */
     ken_vocab *vocab;          /* owned; NULL when the file has no tokenizer */
     char name[128];
 
@@ -97,6 +98,7 @@ typedef struct ken_model {
  * tensor types or shapes and missing tensors give KEN_ERR_UNSUPPORTED or
  * KEN_ERR_FORMAT with a message naming the culprit. */
 ken_status ken_model_load(const ken_gguf *g, ken_model **out, ken_err *err);
+/* Frees m (and closes m->owned_g when set). */
 void ken_model_free(ken_model *m);
 bool ken_model_is_encoder(const ken_model *m);
 const char *ken_model_arch_name(ken_model_arch a);

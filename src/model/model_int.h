@@ -4,6 +4,7 @@
 #ifndef KEN_MODEL_INT_H
 #define KEN_MODEL_INT_H
 
+#include "ken_infer.h"
 #include "model/model.h"
 
 typedef struct {
@@ -37,6 +38,15 @@ struct ken_model_ctx {
     float *logits;             /* [logits_cap][n_vocab] */
     int64_t logits_rows, logits_cap;
     float *pool_tmp;           /* [n_embd] for the rerank head */
+};
+
+/* The public session (ken_infer.h): a model context plus its adapters. */
+struct ken_ctx {
+    ken_model *m;
+    ken_model_ctx *mc;
+    ken_lora *lora[KEN_MODEL_MAX_LORA];
+    int n_lora;
+    ken_err err;
 };
 
 /* y[n][w.n_out] = W x[n][w.n_in] with llama.cpp's activation quantization. */
