@@ -59,13 +59,13 @@ typedef struct {
 typedef struct {
     int64_t id, source_id;
     const char *collection;
-    const char *ext_id;        /* may be NULL */
+    const char *ext_id;        /* may be NULL; "" counts as none */
     const char *uri;
     const char *title, *mime;
     const char *hash;          /* hex SHA-256 of the document's content */
     int64_t mtime;
     const char *meta_json;
-    const char *text; size_t text_len;
+    const char *text; size_t text_len;   /* read side without text: NULL, length set */
     int64_t n_chunks;          /* read side only */
 } ken_store_doc;
 
