@@ -115,52 +115,25 @@ static ken_status encode_word(const ken_vocab *v, const char *w, size_t len, bpe
     return st;
 }
 
-/* Words repeat (in prose most do), and a word's tokens depend on the word
- * alone: a cache of word -> ids for the length of one call. Bounded: short
- * words only, a fixed number of entries. */
-#define CACHE_SLOTS 65536u
-#define CACHE_WORD_MAX 48u
-
-typedef struct { uint32_t off, len, ids_at, n_ids; } cache_slot;   /* len 0: empty */
-
-typedef struct {
-    cache_slot *slots;
-    tok_ids ids;
-    size_t used;
-} word_cache;
-
-static cache_slot *cache_find(word_cache *c, const char *buf, const char *w, size_t len) {
-    uint64_t i = tok_hash(w, len) & (CACHE_SLOTS - 1);
-    for (;; i = (i + 1) & (CACHE_SLOTS - 1)) {
-        cache_slot *s = &c->slots[i];
-        if (s->len == 0 || (s->len == len && !memcmp(buf + s->off, w, len))) return s;
-    }
-}
-
 ken_status tok_bpe_encode(const ken_vocab *v, const char *text, size_t n, tok_ids *out) {
     tok_str buf = { 0 };
     tok_u32s words = { 0 };
     bpe_scratch x = { 0 };
-    word_cache c = { 0 };
+    tok_cache c = { 0 };
     ken_status st = tok_pretokenize(v, text, n, &buf, &words);
-    if (st == KEN_OK && words.n > 64 && !(c.slots = calloc(CACHE_SLOTS, sizeof *c.slots)))
-        st = KEN_ERR_NOMEM;
+    bool use_cache = words.n > 64;
     for (size_t k = 0; k + 1 < words.n && st == KEN_OK; k += 2) {
         const char *w = buf.p + words.v[k];
-        size_t len = words.v[k + 1] - words.v[k];
-        cache_slot *s = c.slots && len <= CACHE_WORD_MAX ? cache_find(&c, buf.p, w, len) : NULL;
+        size_t len = words.v[k + 1] - words.v[k], at = out->n;
+        tok_cache_slot *s = use_cache ? tok_cache_lookup(&c, w, len) : NULL;
         if (s && s->len) {
-            for (uint32_t j = 0; j < s->n_ids && st == KEN_OK; j++)
-                st = tok_ids_push(out, c.ids.v[s->ids_at + j]);
+            st = tok_cache_emit(&c, s, out);
             continue;
         }
-        size_t at = out->n;
         st = encode_word(v, w, len, &x, out);
-        if (st != KEN_OK || !s || c.used >= CACHE_SLOTS / 2) continue;
-        *s = (cache_slot){ words.v[k], (uint32_t)len, (uint32_t)c.ids.n, (uint32_t)(out->n - at) };
-        c.used++;
-        for (size_t j = at; j < out->n && st == KEN_OK; j++) st = tok_ids_push(&c.ids, out->v[j]);
+        if (st == KEN_OK && s) st = tok_cache_store(&c, s, w, len, out->v + at, out->n - at);
     }
-    free(buf.p), free(words.v), free(x.syms), free(x.heap), free(c.slots), free(c.ids.v);
+    free(buf.p), free(words.v), free(x.syms), free(x.heap);
+    tok_cache_free(&c);
     return st;
 }

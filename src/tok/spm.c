@@ -138,8 +138,20 @@ ken_status tok_spm_build_pairs(ken_vocab *v) {
 static ken_status encode_segment(const ken_vocab *v, const char *t, size_t n, spm_scratch *x_,
                                  tok_ids *out);
 
+/* A segment through the cache (segments repeat like words do). */
+static ken_status cached_segment(const ken_vocab *v, const char *t, size_t n, spm_scratch *x,
+                                 tok_cache *c, tok_ids *out) {
+    tok_cache_slot *s = tok_cache_lookup(c, t, n);
+    if (s && s->len) return tok_cache_emit(c, s, out);
+    size_t at = out->n;
+    ken_status st = encode_segment(v, t, n, x, out);
+    if (st == KEN_OK && s) st = tok_cache_store(c, s, t, n, out->v + at, out->n - at);
+    return st;
+}
+
 ken_status tok_spm_encode(const ken_vocab *v, const char *t, size_t n, tok_ids *out) {
     spm_scratch x = { 0 };
+    tok_cache cache = { 0 };
     ken_status st = KEN_OK;
     size_t seg = 0;
     uint32_t prev = 0;
@@ -147,13 +159,14 @@ ken_status tok_spm_encode(const ken_vocab *v, const char *t, size_t n, tok_ids *
         size_t cl = KEN_MIN(tok_utf8_len((unsigned char)t[off]), n - off);
         uint32_t c = pack_char(t + off, cl);
         if (off > seg && !pair_known(v, (uint64_t)prev << 32 | c)) {
-            st = encode_segment(v, t + seg, off - seg, &x, out);
+            st = cached_segment(v, t + seg, off - seg, &x, &cache, out);
             seg = off;
         }
         prev = c, off += cl;
     }
-    if (st == KEN_OK && seg < n) st = encode_segment(v, t + seg, n - seg, &x, out);
+    if (st == KEN_OK && seg < n) st = cached_segment(v, t + seg, n - seg, &x, &cache, out);
     free(x.syms), free(x.heap);
+    tok_cache_free(&cache);
     return st;
 }
 

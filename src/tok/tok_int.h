@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+uint64_t tok_hash(const char *p, size_t n);
+
 /* ------------------------------------------------------------ Unicode */
 
 /* Code point classes as llama.cpp's unicode tables define them: one general
@@ -57,6 +59,25 @@ typedef struct { char *p; size_t n, cap; } tok_str;
 ken_status tok_str_append(tok_str *s, const void *p, size_t n);
 ken_status tok_str_reserve(tok_str *s, size_t extra);
 
+/* Per-call word -> ids cache (cache.c). */
+#define TOK_CACHE_SLOTS 65536u
+#define TOK_CACHE_WORD_MAX 48u
+typedef struct { uint32_t off, len, ids_at, n_ids; } tok_cache_slot;   /* len 0: empty */
+typedef struct {
+    tok_cache_slot *slots;
+    tok_ids ids;
+    tok_str words;
+    size_t used;
+    bool failed;
+} tok_cache;
+/* The slot of w: filled (len != 0) on a hit, empty on a miss; NULL when w
+ * cannot be cached. */
+tok_cache_slot *tok_cache_lookup(tok_cache *c, const char *w, size_t len);
+ken_status tok_cache_emit(const tok_cache *c, const tok_cache_slot *s, tok_ids *out);
+ken_status tok_cache_store(tok_cache *c, tok_cache_slot *s, const char *w, size_t len,
+                           const int32_t *ids, size_t n);
+void tok_cache_free(tok_cache *c);
+
 /* Caps: a text larger than this is refused (KEN_ERR_LIMIT). */
 #define TOK_TEXT_MAX ((size_t)256 << 20)
 
@@ -80,6 +101,8 @@ typedef struct {
 #define TOK_MAX_STEPS 8
 
 typedef struct { uint64_t key; int32_t rank; int32_t result; } tok_merge_slot;
+/* text -> id slot; tag = high hash bits, so most misses never touch the text */
+typedef struct { int32_t id; uint32_t tag; } tok_hslot;
 
 struct ken_vocab {
     ken_tok_type type;
@@ -90,7 +113,7 @@ struct ken_vocab {
     uint32_t *text_off;        /* n_tokens + 1 */
     float *scores;
     uint16_t *attrs;
-    int32_t *hash_slots;       /* open addressing, -1 empty */
+    tok_hslot *hash_slots;     /* open addressing, id -1 empty */
     uint64_t hash_mask;
     uint32_t max_token_len;
     /* BPE merges: (left id, right id) -> rank and result; merges whose parts
@@ -129,7 +152,6 @@ struct ken_vocab {
     uint32_t *piece_off;       /* n_tokens + 1 */
 };
 
-uint64_t tok_hash(const char *p, size_t n);
 ken_status tok_load_merges(ken_vocab *v, const ken_gguf *g, ken_err *err);
 ken_status tok_load_tokens(ken_vocab *v, const ken_gguf *g, ken_err *err);
 ken_status tok_build_pieces(ken_vocab *v);

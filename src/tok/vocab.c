@@ -29,13 +29,16 @@ uint64_t tok_hash(const char *p, size_t n) {
 }
 
 int32_t tok_vocab_find(const ken_vocab *v, const char *text, size_t n) {
-    uint64_t i = tok_hash(text, n) & v->hash_mask;
+    uint64_t h = tok_hash(text, n), i = h & v->hash_mask;
+    uint32_t tag = (uint32_t)(h >> 32);
     for (;;) {
-        int32_t id = v->hash_slots[i];
-        if (id < 0) return -1;
-        size_t tn;
-        const char *t = tok_text(v, id, &tn);
-        if (tn == n && memcmp(t, text, n) == 0) return id;
+        tok_hslot sl = v->hash_slots[i];
+        if (sl.id < 0) return -1;
+        if (sl.tag == tag) {
+            size_t tn;
+            const char *t = tok_text(v, sl.id, &tn);
+            if (tn == n && memcmp(t, text, n) == 0) return sl.id;
+        }
         i = (i + 1) & v->hash_mask;
     }
 }
@@ -97,13 +100,13 @@ ken_status tok_load_tokens(ken_vocab *v, const ken_gguf *g, ken_err *err) {
     for (uint64_t i = 0; i < n; i++) {
         size_t len;
         const char *t = tok_text(v, (int32_t)i, &len);
-        uint64_t h = tok_hash(t, len) & v->hash_mask;
+        uint64_t full = tok_hash(t, len), h = full & v->hash_mask;
         int32_t dup = tok_vocab_find(v, t, len);
         if (dup >= 0)
             return ken_err_set(err, KEN_ERR_FORMAT, "tokenizer: duplicate token %llu (same as %d)",
                                (unsigned long long)i, dup);
-        while (v->hash_slots[h] >= 0) h = (h + 1) & v->hash_mask;
-        v->hash_slots[h] = (int32_t)i;
+        while (v->hash_slots[h].id >= 0) h = (h + 1) & v->hash_mask;
+        v->hash_slots[h] = (tok_hslot){ (int32_t)i, (uint32_t)(full >> 32) };
     }
     const ken_gguf_kv *sc = ken_gguf_find(g, "tokenizer.ggml.scores");
     if (sc) {
