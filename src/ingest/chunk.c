@@ -28,6 +28,7 @@ typedef struct {
 typedef struct {
     int64_t s, e;
     bool sent;               /* a sentence starts at this word */
+    bool cut;                /* ended by the byte cap inside a longer word */
 } word;
 
 static bool ws(char c) {
@@ -55,10 +56,36 @@ static ken_status emit(chunker *c, int64_t s, int64_t e, int64_t words) {
     return KEN_OK;
 }
 
+/* Scripts written without spaces (CJK ideographs, kana, their punctuation
+ * and fullwidth forms): each character counts as a word, so they chunk by
+ * characters instead of by 8 KiB runs. Returns the byte length of such a
+ * character at t[i], else 0. */
+static int cjk_len(const char *t, int64_t i, int64_t z) {
+    const unsigned char *u = (const unsigned char *)t + i;
+    if (u[0] < 0xE3 || u[0] > 0xF0) return 0;
+    if (u[0] == 0xF0) {            /* U+20000..U+2FFFF: F0 A0..AF xx xx */
+        return z - i >= 4 && u[1] >= 0xA0 && u[1] <= 0xAF ? 4 : 0;
+    }
+    if (z - i < 3) return 0;
+    uint32_t cp = ((uint32_t)(u[0] & 0x0F) << 12) | ((uint32_t)(u[1] & 0x3F) << 6) | (u[2] & 0x3F);
+    if ((cp >= 0x3001 && cp <= 0x30FF) || (cp >= 0x3400 && cp <= 0x4DBF) ||
+        (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0xF900 && cp <= 0xFAFF) ||
+        (cp >= 0xFF01 && cp <= 0xFF60))
+        return 3;
+    return 0;
+}
+
 static int64_t count_words(const char *t, int64_t s, int64_t e) {
     int64_t n = 0;
     bool in = false;
     for (int64_t i = s; i < e; i++) {
+        int cl = (unsigned char)t[i] >= 0xE3 ? cjk_len(t, i, e) : 0;
+        if (cl) {
+            n++;
+            in = false;
+            i += cl - 1;
+            continue;
+        }
         bool w = !ws(t[i]);
         if (w && !in) n++;
         in = w;
@@ -138,6 +165,11 @@ static bool list_marker(const char *t, int64_t s, int64_t e) {
 static bool starts_sentence(const char *t, int64_t ps, int64_t pe, int64_t s, int64_t e) {
     int nl = 0;
     for (int64_t i = pe; i < s; i++) nl += t[i] == '\n';
+    /* 。！？ end sentences in scripts without spaces */
+    if (pe - ps >= 3 && (memcmp(t + pe - 3, "\xE3\x80\x82", 3) == 0 ||
+                         memcmp(t + pe - 3, "\xEF\xBC\x81", 3) == 0 ||
+                         memcmp(t + pe - 3, "\xEF\xBC\x9F", 3) == 0))
+        return true;
     if (nl >= 2) return true;                          /* paragraph */
     if (nl == 1 && list_marker(t, s, e)) return true;  /* list item */
     int64_t q = pe;
@@ -181,8 +213,19 @@ static bool next_word(const chunker *c, int64_t *p, int64_t z, word *w) {
     while (i < z && ws(c->t[i])) i++;
     if (i >= z) { *p = z; return false; }
     int64_t j = i, cap = i + c->max_bytes;
-    while (j < z && !ws(c->t[j]) && j < cap) j++;
-    if (j < z && !ws(c->t[j]) && j >= cap) j = char_floor(c->t, i, cap);
+    int cl = cjk_len(c->t, i, z);
+    w->cut = false;
+    if (cl) {
+        j = i + cl;
+    } else {
+        while (j < z && !ws(c->t[j]) && j < cap &&
+               !((unsigned char)c->t[j] >= 0xE3 && cjk_len(c->t, j, z)))
+            j++;
+        if (j < z && !ws(c->t[j]) && j >= cap) {
+            j = char_floor(c->t, i, cap);
+            w->cut = true;
+        }
+    }
     w->s = i;
     w->e = j;
     *p = j;
@@ -204,7 +247,7 @@ static ken_status chunk_prose(chunker *c, int64_t a, int64_t z) {
             word w;
             if (!next_word(c, &p, z, &w)) { at_end = true; break; }
             w.sent = n == 0 ? first_sent
-                   : (W[n - 1].e == w.s ? false     /* pieces of one huge word */
+                   : (W[n - 1].cut ? false          /* pieces of one huge word */
                       : starts_sentence(c->t, W[n - 1].s, W[n - 1].e, w.s, w.e));
             W[n++] = w;
             if (w.e - W[0].s > (int64_t)c->max_bytes) break;
@@ -223,7 +266,7 @@ static ken_status chunk_prose(chunker *c, int64_t a, int64_t z) {
         st = emit(c, W[0].s, W[cut - 1].e, (int64_t)cut);
         if (st) break;
         size_t next = cut;
-        if (c->overlap && W[cut].s != W[cut - 1].e) {
+        if (c->overlap && !W[cut - 1].cut) {
             size_t lo = KEN_MAX((size_t)1, (cut + 1) / 2);
             size_t from = cut > c->overlap ? cut - c->overlap : 0;
             if (from < lo) from = lo;

@@ -56,6 +56,39 @@ static void test_sentences(void) {
     CHECK_EQ_STR(s, "Wait...|And|The|");
 }
 
+static void test_cjk(void) {
+    /* Japanese without spaces: characters count as words, 。 ends sentences */
+    const char *jp = "\xE3\x81\x93\xE3\x82\x8C\xE3\x81\xAF\xE6\x96\x87\xE3\x80\x82"   /* これは文。 */
+                     "\xE6\x9D\xB1\xE4\xBA\xAC\xE3\x81\xA7\xE3\x81\x99\xE3\x80\x82"   /* 東京です。 */
+                     "\xE5\xA4\xA7\xE9\x98\xAA\xEF\xBC\x81";                             /* 大阪！ */
+    ken_idoc d;
+    doc_from(&d, jp, strlen(jp), KEN_SEC_PROSE);
+    ken_chunk_opts o = {6, 0, 0};
+    ken_ichunk *c;
+    size_t n;
+    REQUIRE(ken_chunk_doc(&d, &o, &c, &n) == KEN_OK);
+    CHECK_EQ_INT(ti_check_chunks(&d, c, n, 8192), 0);
+    CHECK_EQ_INT(n, 3);
+    if (n == 3) {
+        CHECK_EQ_INT(c[0].end, 15);            /* after the first 。 */
+        CHECK_EQ_INT(c[1].start, 15);
+        CHECK_EQ_INT(c[1].end, 30);
+    }
+    free(c);
+    ken_idoc_free(&d);
+    /* a long run of ideographs chunks by characters, not by 8 KiB */
+    ken_buf b;
+    ken_buf_init(&b, 0);
+    for (int i = 0; i < 3000; i++) ken_buf_puts(&b, "\xE6\x96\x87");
+    doc_from(&d, b.data, b.len, KEN_SEC_PROSE);
+    REQUIRE(ken_chunk_doc(&d, NULL, &c, &n) == KEN_OK);
+    CHECK_EQ_INT(n, 12);                       /* 250 characters each */
+    CHECK_EQ_INT(ti_check_chunks(&d, c, n, 8192), 0);
+    free(c);
+    ken_idoc_free(&d);
+    ken_buf_free(&b);
+}
+
 static void test_overlap(void) {
     /* 10 sentences of 5 words; target 20, overlap 6 -> overlap of one sentence */
     char text[1024] = "";
@@ -222,5 +255,5 @@ static void test_empty(void) {
     ken_idoc_free(&d);
 }
 
-TEST_MAIN(test_sentences, test_overlap, test_markdown_chunks, test_utf8_and_caps, test_huge_line,
+TEST_MAIN(test_sentences, test_cjk, test_overlap, test_markdown_chunks, test_utf8_and_caps, test_huge_line,
           test_code_blocks, test_empty)
