@@ -177,6 +177,8 @@ static void test_create_open(void) {
     tmp_remove();
 }
 
+static void docs_list_delete(ken_store *s, const char *p, int64_t id);
+
 static void test_docs(void) {
     tmp_make();
     const char *p = tmp_path("ken.db");
@@ -247,8 +249,18 @@ static void test_docs(void) {
     CHECK_EQ_INT(cs.n, 3);
     CHECK_EQ_STR(cs.texts[1], "word1 beta sentence.");
     CHECK_EQ_INT(o->check(s), KEN_OK);
+    docs_list_delete(s, p, id);
+    ken_store_close(s);
+    tmp_remove();
+}
 
-    /* A second document with an external id, then list with filters. */
+/* With document id (in c1 under /x/, 3 chunks) in the store: a second
+ * document with an external id, list with filters, stats, delete. */
+static void docs_list_delete(ken_store *s, const char *p, int64_t id) {
+    const ken_store_ops *o = s->ops;
+    static test_doc t;
+    doc_seen ds = {0};
+    chunks_seen cs = {0};
     make_doc(&t, "c2", "/y/b.jsonl", "rec-7", "gamma", 2);
     t.doc.mime = "application/json";
     int64_t id3 = 0;
@@ -293,8 +305,6 @@ static void test_docs(void) {
     CHECK_EQ_INT(raw_int(p, "SELECT count(*) FROM chunks"), 3);
     CHECK_EQ_INT(o->chunk_list(s, id3, on_chunk, &cs), KEN_ERR_NOTFOUND);
     CHECK_EQ_INT(o->check(s), KEN_OK);
-    ken_store_close(s);
-    tmp_remove();
 }
 
 static void test_touch_prune_cascade(void) {
@@ -698,6 +708,9 @@ static void put_pieces(ken_store *s, const char *coll, const char *uri, const ch
     CHECK_EQ_INT(s->ops->doc_put(s, &d, ch, n, s->gen, id, NULL), KEN_OK);
 }
 
+static void search_bad_input(ken_store *s, const char *p);
+static void search_counts(ken_store *s, int64_t a);
+
 static void test_search(void) {
     tmp_make();
     const char *p = tmp_path("ken.db");
@@ -705,7 +718,7 @@ static void test_search(void) {
     ken_store *s = open_store(p, true, false, &st);
     REQUIRE(s);
     const ken_store_ops *o = s->ops;
-    int64_t a = 0, b = 0, c = 0;
+    int64_t a = 0, b = 0;
     put_pieces(s, "c1", "/a", "text/plain", NULL, "apple pie|apple apple tart|banana split now", &a);
     put_pieces(s, "c1", "/b", "text/markdown", "{\"author\":\"ann\",\"n\":5}", "cherry", &b);
 
@@ -769,8 +782,17 @@ static void test_search(void) {
     q.limit = 0;
     CHECK_EQ_INT(o->search(s, &q, on_hit, &h), KEN_OK);
     CHECK_EQ_INT(h.n, 1);
-    /* Bad input: errors, not crashes. */
-    q = (ken_store_search_q){.match = "\"apple\"", .rank = "ken_bm25(-1, 2)"};
+    search_bad_input(s, p);
+    search_counts(s, a);
+    ken_store_close(s);
+    tmp_remove();
+}
+
+/* Bad input to search: errors, not crashes (two rows match "apple"). */
+static void search_bad_input(ken_store *s, const char *p) {
+    const ken_store_ops *o = s->ops;
+    hits_seen h = {0};
+    ken_store_search_q q = {.match = "\"apple\"", .rank = "ken_bm25(-1, 2)"};
     CHECK_EQ_INT(o->search(s, &q, on_hit, &h), KEN_ERR_STORE);
     static const char *const bad_ranks[] = {
         "ken_bm25(1); DROP TABLE chunks", "ken_bm25('x')", "ken_bm25(1,)", "ken_bm25(,1)",
@@ -794,9 +816,12 @@ static void test_search(void) {
     q = (ken_store_search_q){.match = ""};
     CHECK_EQ_INT(o->search(s, &q, on_hit, &h), KEN_ERR_INVALID);
     CHECK_EQ_INT(raw_int(p, "SELECT count(*) FROM chunks"), 4);
+}
 
-    /* match_count: df and N for idf. */
-    int64_t df = -1, n = -1;
+/* match_count: df and N for idf, before and after replacing document a. */
+static void search_counts(ken_store *s, int64_t a) {
+    const ken_store_ops *o = s->ops;
+    int64_t df = -1, n = -1, c = 0;
     CHECK_EQ_INT(o->match_count(s, "\"apple\"", &df, &n), KEN_OK);
     CHECK(df == 2 && n == 4);
     CHECK_EQ_INT(o->match_count(s, "\"durian\"", &df, &n), KEN_OK);
@@ -808,8 +833,6 @@ static void test_search(void) {
     CHECK(df == 0 && n == 2);
     CHECK_EQ_INT(o->match_count(s, "\"durian\"", &df, &n), KEN_OK);
     CHECK(df == 1 && n == 2);
-    ken_store_close(s);
-    tmp_remove();
 }
 
 /* Several processes create and write the same new store at once: the
