@@ -1197,6 +1197,16 @@ static ken_status sq_check(ken_store *s) {
     sq *q = (sq *)s;
     ken_status r = check_query(q, "PRAGMA integrity_check", "integrity check", true);
     if (!r) r = check_query(q, "PRAGMA foreign_key_check", "foreign key check", false);
+    /* What the schema cannot state: spans inside the text, counts right. */
+    if (!r)
+        r = check_query(q, "SELECT 'chunk ' || c.id || ' lies outside the text of document ' ||"
+                           " d.id FROM chunks c JOIN documents d ON d.id = c.doc_id"
+                           " WHERE c.end_byte > d.text_bytes LIMIT 1", "span check", false);
+    if (!r)
+        r = check_query(q, "SELECT 'document ' || id || ' has a wrong text length or chunk"
+                           " count' FROM documents d WHERE text_bytes <> length(CAST(text AS BLOB))"
+                           " OR n_chunks <> (SELECT count(*) FROM chunks WHERE doc_id = d.id)"
+                           " LIMIT 1", "count check", false);
     if (!r && !q->readonly)
         r = check_query(q, "INSERT INTO chunks_fts(chunks_fts, rank) VALUES('integrity-check', 1)",
                         "FTS index check", false);

@@ -363,6 +363,22 @@ static void test_touch_prune_cascade(void) {
     CHECK(raw_exec(p, "UPDATE documents SET text = 'x'") != SQLITE_OK);
     CHECK_EQ_INT(raw_exec(p, "UPDATE documents SET seen_gen = 7"), SQLITE_OK);
     CHECK_EQ_INT(o->check(s), KEN_OK);
+    /* check sees what the schema cannot: a wrong chunk count or length. */
+    CHECK_EQ_INT(raw_exec(p, "UPDATE documents SET n_chunks = 5"), SQLITE_OK);
+    CHECK_EQ_INT(o->check(s), KEN_ERR_STORE);
+    CHECK(strstr(ken_store_errmsg(s), "chunk count") != NULL);
+    CHECK_EQ_INT(raw_exec(p, "UPDATE documents SET n_chunks = 2, text_bytes = 3"), SQLITE_OK);
+    CHECK_EQ_INT(o->check(s), KEN_ERR_STORE);
+    CHECK(strstr(ken_store_errmsg(s), "outside the text") != NULL);
+    /* An FTS row gone behind the store's back is found too. */
+    CHECK_EQ_INT(raw_exec(p, "UPDATE documents SET text_bytes = length(CAST(text AS BLOB))"),
+                 SQLITE_OK);
+    CHECK_EQ_INT(o->check(s), KEN_OK);
+    CHECK_EQ_INT(raw_exec(p, "INSERT INTO chunks_fts(chunks_fts, rowid, text, heading, title)"
+                             " SELECT 'delete', id, text, heading, title FROM chunks_content"
+                             " LIMIT 1"), SQLITE_OK);
+    CHECK_EQ_INT(o->check(s), KEN_ERR_STORE);
+    CHECK(strstr(ken_store_errmsg(s), "FTS") != NULL);
     ken_store_close(s);
     tmp_remove();
 }
