@@ -46,6 +46,9 @@ const ken_tok_special *ken_vocab_special(const ken_vocab *v);
 int ken_vocab_add_bos(const ken_vocab *v);
 int ken_vocab_add_eos(const ken_vocab *v);
 int ken_vocab_add_sep(const ken_vocab *v);
+/* Whether id ends generation (EOS, end-of-turn and the like, as llama.cpp
+ * decides from metadata and token texts). */
+int ken_vocab_is_eog(const ken_vocab *v, int32_t id);
 
 /* Tokenizes text[0..len). add_special adds BOS/EOS (or [CLS] ... [SEP]) as the
  * vocab wants; parse_special turns the text of control tokens ("<s>",

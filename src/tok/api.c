@@ -35,6 +35,7 @@ const ken_tok_special *ken_vocab_special(const ken_vocab *v) { return &v->sp; }
 int ken_vocab_add_bos(const ken_vocab *v) { return v->add_bos; }
 int ken_vocab_add_eos(const ken_vocab *v) { return v->add_eos; }
 int ken_vocab_add_sep(const ken_vocab *v) { return v->add_sep; }
+int ken_vocab_is_eog(const ken_vocab *v, int32_t id) { return ken_tok_is_eog(v, id); }
 
 ken_status ken_tokenize(const ken_vocab *v, const char *text, size_t len, int add_special,
                         int parse_special, int32_t **ids, size_t *n) {

@@ -88,6 +88,13 @@ static bool text_in(const char *t, size_t n, const char *const *list) {
     return false;
 }
 
+static void add_eog(ken_vocab *v, int32_t id) {
+    if (id < 0) return;
+    for (size_t i = 0; i < v->n_eog; i++)
+        if (v->eog[i] == id) return;
+    if (v->n_eog < KEN_ARRAY_LEN(v->eog)) v->eog[v->n_eog++] = id;
+}
+
 /* llama.cpp finds end-of-turn and FIM tokens by their text and makes them
  * control tokens; the first text in each list that the vocab has wins. */
 static void detect_by_text(ken_vocab *v) {
@@ -126,14 +133,34 @@ static void detect_by_text(ken_vocab *v) {
             if (id >= 0) *det[d].id = id, v->attrs[id] |= TOK_ATTR_CONTROL;
         }
     }
+    v->n_eog = 0;
+    add_eog(v, v->sp.fim_pad), add_eog(v, v->sp.fim_rep), add_eog(v, v->sp.fim_sep);
     for (int32_t id = 0; id < v->n_tokens; id++) {
         size_t n;
         const char *t = tok_text(v, id, &n);
-        if (text_in(t, n, eog)) v->attrs[id] |= TOK_ATTR_CONTROL;
+        if (text_in(t, n, eog)) v->attrs[id] |= TOK_ATTR_CONTROL, add_eog(v, id);
         /* gpt-oss: these always render */
         static const char *const ud[] = { "<|channel|>", "<|message|>", "<|start|>",
                                           "<|constrain|>", NULL };
         if (text_in(t, n, ud)) v->attrs[id] = TOK_ATTR_USER_DEFINED;
+    }
+    add_eog(v, v->sp.eos), add_eog(v, v->sp.eot), add_eog(v, v->sp.eom);
+    /* gpt-oss / solar-open: "<|end|>" ends a message, not the generation */
+    static const char *const ret[] = { "<|return|>", NULL }, *const call[] = { "<|call|>", "<|calls|>", NULL };
+    static const char *const flush[] = { "<|flush|>", NULL }, *const end[] = { "<|end|>", NULL };
+    bool has_ret = false, has_call = false, has_flush = false;
+    int32_t end_id = -1;
+    for (size_t i = 0; i < v->n_eog; i++) {
+        size_t n;
+        const char *t = tok_text(v, v->eog[i], &n);
+        has_ret |= text_in(t, n, ret), has_call |= text_in(t, n, call);
+        has_flush |= text_in(t, n, flush);
+        if (text_in(t, n, end)) end_id = v->eog[i];
+    }
+    if (end_id >= 0 && ((has_ret && has_call) || (has_call && has_flush))) {
+        for (size_t i = 0; i < v->n_eog; i++)
+            if (v->eog[i] == end_id) v->eog[i] = v->eog[--v->n_eog];
+        v->attrs[end_id] = TOK_ATTR_USER_DEFINED;
     }
 }
 

@@ -26,8 +26,10 @@ ken_status ken_tok_detokenize(const ken_vocab *v, const int32_t *ids, size_t n,
                               bool remove_special, bool unparse_special, char **text,
                               size_t *len, ken_err *err);
 
-/* Token attributes (llama_token_attr bits) and end-of-generation test. */
+/* Token attributes (llama_token_attr bits), control test, and whether id
+ * ends generation (EOS, EOT, EOM, FIM pad/repo/sep, "<|im_end|>", ...). */
 uint32_t ken_tok_attr(const ken_vocab *v, int32_t id);
 bool ken_tok_is_control(const ken_vocab *v, int32_t id);
+bool ken_tok_is_eog(const ken_vocab *v, int32_t id);
 
 #endif

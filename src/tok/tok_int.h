@@ -137,6 +137,9 @@ struct ken_vocab {
     bool wpm_lowercase, wpm_strip_accents;
     /* special ids (-1 = none) */
     ken_tok_special sp;
+    /* end-of-generation tokens (llama.cpp's special_eog_ids) */
+    int32_t eog[16];
+    size_t n_eog;
     /* special tokens (control / user-defined / unknown), longest first */
     int32_t *special_ids;
     size_t n_special;

@@ -324,3 +324,9 @@ uint32_t ken_tok_attr(const ken_vocab *v, int32_t id) {
 bool ken_tok_is_control(const ken_vocab *v, int32_t id) {
     return (ken_tok_attr(v, id) & TOK_ATTR_CONTROL) != 0;
 }
+
+bool ken_tok_is_eog(const ken_vocab *v, int32_t id) {
+    for (size_t i = 0; i < v->n_eog; i++)
+        if (v->eog[i] == id) return true;
+    return false;
+}

@@ -270,6 +270,10 @@ static void check_file(const char *vocab_name) {
         CHECK_EQ_INT(ken_vocab_add_bos(v), jint(&root, "add_bos"));
         CHECK_EQ_INT(ken_vocab_add_eos(v), jint(&root, "add_eos"));
         CHECK_EQ_INT(ken_vocab_add_sep(v), jint(&root, "add_sep"));
+        /* end of generation: EOS and EOT are, an ordinary token is not */
+        if (sp->eos >= 0) CHECK(ken_vocab_is_eog(v, sp->eos));
+        if (sp->eot >= 0) CHECK(ken_vocab_is_eog(v, sp->eot));
+        if (sp->nl != sp->pad) CHECK(!ken_vocab_is_eog(v, sp->nl));   /* bert: nl = [PAD], a FIM pad */
         const jval *cases = jget(&root, "cases");
         REQUIRE(cases && cases->t == J_ARR && cases->n >= 40);
         int bad = 0;
