@@ -201,6 +201,7 @@ static void close_section(ken_ingest_b *b) {
         b_fail(b, st);
     }
     b->sec_start = -1;
+    b->floor = end;
 }
 
 static void flush_breaks(ken_ingest_b *b) {
@@ -210,7 +211,8 @@ static void flush_breaks(ken_ingest_b *b) {
         while (have < (int)t->len && have < b->pending_nl && t->data[t->len - 1 - have] == '\n')
             have++;
         /* Trailing spaces before a line break only make noise. */
-        while (have == 0 && t->len && (t->data[t->len - 1] == ' ' || t->data[t->len - 1] == '\t'))
+        while (have == 0 && (int64_t)t->len > b->floor &&
+               (t->data[t->len - 1] == ' ' || t->data[t->len - 1] == '\t'))
             t->data[--t->len] = 0;
         for (int i = have; i < b->pending_nl && !b->st; i++) b_fail(b, ken_buf_putc(t, '\n'));
     }

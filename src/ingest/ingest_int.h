@@ -33,6 +33,8 @@ typedef struct {
     ken_sec_kind sec_kind;
     int64_t head_start;       /* start of the heading being read, -1: none */
     int head_level;
+    int64_t floor;            /* end of the last closed section: text below it
+                                 is never trimmed again */
     int pending_nl;           /* newlines wanted before the next text */
     bool pending_space;       /* collapse mode: a space is owed */
     bool collapse_ws;         /* HTML: runs of white space become one space */

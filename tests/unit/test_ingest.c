@@ -172,6 +172,30 @@ static void test_markdown_hostile(void) {
     free(s);
 }
 
+/* Regression (found by fuzz_ingest): trailing tabs trimmed after a section
+ * had been closed made the next section start inside the previous one. */
+static void test_markdown_trim_regression(void) {
+    static const char s[] =
+        "--...itle: T\x0a---\x0a# H1\x0a\x0aIntro *em* [l](u)\x17`c` &amp; &#x41;.\x0a\x0a## H2"
+        "\x0a\x0a- a\x0a- b\x0a  1. c\x0a\x0a`&amp; \xab&#x4\x09\x09\x09\x09\x09\x09\x09\x09\x09"
+        "\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09"
+        "\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x0c\x0c\x0c"
+        "\x0c\x0c\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09| 1 "
+        "iv>\x0a\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09"
+        "\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09"
+        "\x09\x09\x09| 1 iv>\x0a";
+    ti_result r;
+    ken_err e;
+    CHECK_EQ_INT(ti_parse("r.md", s, sizeof s - 1, NULL, &r, &e), KEN_OK);
+    REQUIRE(r.n_docs == 1);
+    ken_idoc *d = &r.docs[0];
+    for (size_t i = 0; i < d->n_secs; i++) {
+        CHECK(d->secs[i].start < d->secs[i].end && d->secs[i].end <= (int64_t)d->text.len);
+        if (i) CHECKF(d->secs[i].start >= d->secs[i - 1].end, "section %zu overlaps", i);
+    }
+    ti_free(&r);
+}
+
 static void test_gzip(void) {
     const char *txt = "# Zipped\n\nInside a gzip stream.\n";
     unsigned char gz[256];
@@ -252,4 +276,5 @@ static void test_threads(void) {
 }
 
 TEST_MAIN(test_detect, test_plain_text, test_bad_text, test_code, test_markdown,
-          test_markdown_hostile, test_gzip, test_threads)
+          test_markdown_hostile, test_markdown_trim_regression, test_gzip,
+          test_threads)
