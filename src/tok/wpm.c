@@ -38,11 +38,11 @@ static ken_status encode_word(const ken_vocab *v, const char *w, size_t n, tok_i
             break;
         }
     }
-    if (st == KEN_OK && out->n == mark) st = tok_ids_push(out, v->sp.unk);
+    if (st == KEN_OK && out->n == mark && v->sp.unk >= 0) st = tok_ids_push(out, v->sp.unk);
     return st;
 }
 
-/* Ends the current word (word[0..*wn) after the 3-byte prefix) if any. */
+/* Ends the current word (the bytes after the 3-byte U+2581 prefix), if any. */
 static ken_status flush(const ken_vocab *v, tok_str *word, tok_ids *out) {
     ken_status st = KEN_OK;
     if (word->n > 3) st = encode_word(v, word->p, word->n, out);
