@@ -109,7 +109,7 @@ static ken_status get_vec(loader *L, const char *name, int64_t n, bool required,
 
 static ken_status get_lin(loader *L, const char *name, int64_t n_in, int64_t n_out,
                           bool required, bool bias, ken_model_lin *out) {
-    char buf[96];
+    char buf[128];
     snprintf(buf, sizeof buf, "%s.weight", name);
     ken_status st = get_mat(L, buf, n_in, n_out, required, &out->w);
     if (st || !bias || !out->w.data) return st;
