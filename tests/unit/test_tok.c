@@ -142,10 +142,13 @@ static ken_vocab *make_bpe(void) {
     add_tok(&s, "hello", 1, 0);        /* 259 */
     add_tok(&s, "\xc4\xa0w", 1, 0);    /* 260 "Ġw" */
     add_tok(&s, "<|end|>", 3, 0);      /* 261 control */
-    static ken_gguf_str merges[5] = {
-        { "h e", 3 }, { "l l", 3 }, { "he ll", 5 }, { "hell o", 6 }, { "\xc4\xa0 w", 4 } };
+    add_tok(&s, "aa", 1, 0);           /* 262 */
+    add_tok(&s, "aaaa", 1, 0);         /* 263 */
+    static ken_gguf_str merges[7] = {
+        { "h e", 3 }, { "l l", 3 }, { "he ll", 5 }, { "hell o", 6 }, { "\xc4\xa0 w", 4 },
+        { "a a", 3 }, { "aa aa", 5 } };
     ken_gguf_writer *w = spec_writer(&s, "gpt2", "gpt-2");
-    ken_gguf_set_arr_str(w, "tokenizer.ggml.merges", merges, 5);
+    ken_gguf_set_arr_str(w, "tokenizer.ggml.merges", merges, 7);
     ken_gguf_set_u32(w, "tokenizer.ggml.bos_token_id", 261);
     ken_gguf_set_u32(w, "tokenizer.ggml.eos_token_id", 261);
     ken_err err;
@@ -214,6 +217,18 @@ static void test_bpe_hostile(void) {
     size_t nid;
     CHECK(ken_tok_tokenize(v, t, TOK_TEXT_MAX + 1, false, false, &ids, &nid, &e) == KEN_ERR_LIMIT);
     free(t);
+    /* 1 MB of one letter: one word of 2^20 symbols, merged pairwise twice */
+    size_t big = 1 << 20;
+    REQUIRE((t = malloc(big)));
+    memset(t, 'a', big);
+    clock_t c0 = clock();
+    CHECK(ken_tok_tokenize(v, t, big, false, false, &ids, &nid, &e) == KEN_OK);
+    CHECK((double)(clock() - c0) / CLOCKS_PER_SEC < 20);
+    CHECK_EQ_INT(nid, big / 4);
+    bool all = nid == big / 4;
+    for (size_t i = 0; all && i < nid; i++) all = ids[i] == 263;
+    CHECK(all);
+    free(ids), free(t);
     ken_vocab_free(v);
 }
 
@@ -273,7 +288,7 @@ static void test_spm(void) {
     CHECK(ken_tok_detokenize(v, wb, 2, false, true, &d, &dn, &e) == KEN_OK);
     CHECK_EQ_STR(d, "<s> hello");
     free(d);
-    size_t big = 1 << 18;
+    size_t big = 1 << 20;
     char *t = malloc(big);
     REQUIRE(t);
     memset(t, 'l', big);
