@@ -382,8 +382,9 @@ static ken_status format_text(const ken_gguf *g, const char *path, const model_f
     ken_buf_printf(b, "%-17s %s bytes\n", "tensor data", commas(f->tensor_bytes, c1));
     for (int t = 0; t < KEN_DT_COUNT; t++) {
         if (!f->types[t].count) continue;
-        ken_buf_printf(b, "  %-8s %6llu tensors %16s bytes %16s params\n",
+        ken_buf_printf(b, "  %-8s %6llu %-7s %16s bytes %16s params\n",
                        ken_dtype_name((ken_dtype)t), (unsigned long long)f->types[t].count,
+                       f->types[t].count == 1 ? "tensor" : "tensors",
                        commas(f->types[t].bytes, c1), commas(f->types[t].params, c2));
     }
     return KEN_OK;
