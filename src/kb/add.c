@@ -84,7 +84,7 @@ static int on_doc(void *ud, ken_idoc *d) {
     ken_store *s = c->kb->store;
     char hash[65];
     doc_hash(d, hash);
-    const char *key = d->ext_id ? d->ext_id : c->uri;
+    const char *key = d->ext_id && *d->ext_id ? d->ext_id : c->uri;
     found_doc f = {0};
     ken_status st = s->ops->doc_find(s, c->collection, key, find_cb, &f);
     if (st && st != KEN_ERR_NOTFOUND) goto fail;
@@ -127,6 +127,13 @@ static int on_doc(void *ud, ken_idoc *d) {
     st = s->ops->doc_put(s, &sd, ch, n, s->gen, &id, &replaced);
     free(ch);
     free(ich);
+    if (st == KEN_ERR_INVALID || st == KEN_ERR_LIMIT) {
+        /* The store refused this document before writing anything (see
+         * store.h): report it and go on with the rest. */
+        c->st->skipped++;
+        event(c, KEN_EVENT_WARNING, c->item, ken_store_errmsg(s));
+        return 0;
+    }
     if (st) goto fail;
     if (replaced) c->st->updated++;
     else c->st->added++;
@@ -137,21 +144,14 @@ fail:
     return 1;
 }
 
-typedef struct { bool found; int64_t id; char hash[65]; } found_src;
+typedef struct { bool found; int64_t id, n_docs; char hash[65]; } found_src;
 
 static int src_cb(void *ud, const ken_store_source *s) {
     found_src *f = ud;
     f->found = true;
     f->id = s->id;
+    f->n_docs = s->n_docs;
     snprintf(f->hash, sizeof f->hash, "%s", s->hash ? s->hash : "");
-    return 0;
-}
-
-typedef struct { const char *uri; uint64_t n; } count_ctx;
-
-static int count_cb(void *ud, const ken_store_doc *d) {
-    count_ctx *k = ud;
-    if (strcmp(d->uri, k->uri) == 0) k->n++;
     return 0;
 }
 
@@ -179,11 +179,7 @@ static ken_status ingest_bytes(add_ctx *c, const char *item, const char *uri,
     ken_status st = s->ops->source_get(s, c->collection, uri, src_cb, &f);
     if (st && st != KEN_ERR_NOTFOUND) return ken_kb_store_err(c->kb, st, "reading sources");
     if (f.found && strcmp(f.hash, hash) == 0) {
-        count_ctx k = {.uri = uri};
-        ken_store_filter flt = {.collection = c->collection, .uri_prefix = uri};
-        st = s->ops->doc_list(s, &flt, count_cb, &k);
-        if (st) return ken_kb_store_err(c->kb, st, "listing documents");
-        c->st->unchanged += k.n ? k.n : 1;
+        c->st->unchanged += f.n_docs ? (uint64_t)f.n_docs : 1;
         event(c, KEN_EVENT_UNCHANGED, item, NULL);
         return KEN_OK;
     }
@@ -421,7 +417,7 @@ ken_status ken_kb_add_buffer(ken_kb *kb, const char *name, const void *data, siz
 
 /* ---------------------------------------------------------------- sync */
 
-typedef struct { int64_t *ids; size_t n, cap; char **uris; bool oom, only_gone; } gone_list;
+typedef struct { int64_t *ids, *n_docs; size_t n, cap; char **uris; bool oom, only_gone; } gone_list;
 
 static int gone_cb(void *ud, const ken_store_source *s) {
     gone_list *g = ud;
@@ -435,10 +431,14 @@ static int gone_cb(void *ud, const ken_store_source *s) {
         char **uris = realloc(g->uris, cap * sizeof *uris);
         if (!uris) { g->oom = true; return 1; }
         g->uris = uris;
+        int64_t *nd = realloc(g->n_docs, cap * sizeof *nd);
+        if (!nd) { g->oom = true; return 1; }
+        g->n_docs = nd;
         g->cap = cap;
     }
     g->uris[g->n] = ken_strdup(s->uri);
     if (!g->uris[g->n]) { g->oom = true; return 1; }
+    g->n_docs[g->n] = s->n_docs;
     g->ids[g->n++] = s->id;
     return 0;
 }
@@ -450,12 +450,9 @@ static ken_status remove_sources(add_ctx *c, const char *prefix, bool only_gone)
     if (!st && g.oom) st = KEN_ERR_NOMEM;
     if (!st) st = s->ops->begin(s);
     for (size_t i = 0; i < g.n && !st; i++) {
-        count_ctx k = {.uri = g.uris[i]};
-        ken_store_filter flt = {.collection = c->collection, .uri_prefix = g.uris[i]};
-        st = s->ops->doc_list(s, &flt, count_cb, &k);
-        if (!st) st = s->ops->source_delete(s, g.ids[i]);
+        st = s->ops->source_delete(s, g.ids[i]);
         if (!st) {
-            c->st->removed += k.n;
+            c->st->removed += (uint64_t)g.n_docs[i];
             event(c, KEN_EVENT_REMOVED, g.uris[i], NULL);
         }
     }
@@ -464,6 +461,7 @@ static ken_status remove_sources(add_ctx *c, const char *prefix, bool only_gone)
     for (size_t i = 0; i < g.n; i++) free(g.uris[i]);
     free(g.uris);
     free(g.ids);
+    free(g.n_docs);
     return st ? ken_kb_store_err(c->kb, st, "removing vanished files") : KEN_OK;
 }
 
@@ -513,10 +511,11 @@ static ken_status remove_doc(ken_kb *kb, const char *ref, ken_add_stats *stats) 
     if (!st) st = s->ops->doc_delete(s, r.id);
     /* A source with no document left goes too, so that adding the file
      * again brings the document back. */
-    count_ctx k = {.uri = r.uri};
-    ken_store_filter flt = {.collection = r.collection, .uri_prefix = r.uri};
-    if (!st) st = s->ops->doc_list(s, &flt, count_cb, &k);
-    if (!st && k.n == 0) st = s->ops->source_delete(s, r.source_id);
+    found_src f = {0};
+    if (!st) st = s->ops->source_get(s, r.collection, r.uri, src_cb, &f);
+    if (st == KEN_ERR_NOTFOUND) st = KEN_OK;
+    if (!st && f.found && f.id == r.source_id && f.n_docs == 0)
+        st = s->ops->source_delete(s, r.source_id);
     if (!st) st = s->ops->commit(s);
     else s->ops->rollback(s);
     if (st) ken_kb_store_err(kb, st, "removing a document");

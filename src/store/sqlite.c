@@ -115,7 +115,8 @@ _Static_assert(KEN_ARRAY_LEN(migrations) == KEN_STORE_SCHEMA_VERSION,
 
 #define DOC_COLS "id, source_id, collection, ext_id, uri, title, mime, hash, mtime, meta, " \
                  "n_chunks, text_bytes"
-#define SRC_COLS "id, collection, uri, kind, hash, mtime, size"
+#define SRC_COLS "id, collection, uri, kind, hash, mtime, size," \
+    " (SELECT count(*) FROM documents d WHERE d.source_id = sources.id)"
 #define CHUNK_COLS "c.id, c.doc_id, c.ordinal, c.start_byte, c.end_byte, c.heading, " \
                    "c.page, c.tokens"
 
@@ -345,6 +346,7 @@ static void source_from_row(sqlite3_stmt *st, ken_store_source *src) {
     src->hash = col_str(st, 4);
     src->mtime = sqlite3_column_int64(st, 5);
     src->size = sqlite3_column_int64(st, 6);
+    src->n_docs = sqlite3_column_int64(st, 7);
 }
 
 /* Steps a source query, handing each row to fn until it returns non-zero.

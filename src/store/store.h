@@ -52,6 +52,7 @@ typedef struct {
     const char *collection, *uri, *kind;    /* kind: "file", "stdin", "buffer" */
     const char *hash;                        /* hex SHA-256 of raw bytes */
     int64_t mtime, size;
+    int64_t n_docs;                          /* read side: documents of the source */
 } ken_store_source;
 
 /* A document to write (doc_put) or as read back (then id and the counts are
