@@ -7,6 +7,7 @@
 #include "model/model_int.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,14 +76,36 @@ typedef struct {
     bool encoder;
 } attn_job;
 
-static float kv_get(const ken_model_ctx *c, const void *base, int64_t i) {
-    if (c->kv_type == KEN_KV_F16) return ken_nn_fp16_to_fp32(((const uint16_t *)base)[i]);
-    return ((const float *)base)[i];
+/* F16 -> F32 for every half (ggml keeps the same table): the attention
+ * loops over an F16 cache convert hd values per key, far too often for a
+ * function call each. */
+static float f16_table[1 << 16];
+static pthread_once_t f16_once = PTHREAD_ONCE_INIT;
+static void f16_init(void) {
+    for (uint32_t i = 0; i < (1u << 16); i++) f16_table[i] = ken_nn_fp16_to_fp32((uint16_t)i);
 }
 
-static float round_f16(float x) { return ken_nn_fp16_to_fp32(ken_nn_fp32_to_fp16(x)); }
+static float round_f16(float x) { return f16_table[ken_nn_fp32_to_fp16(x)]; }
 
-/* One (token, head) of attention: att[t][h] = softmax(q·Kᵀ·scale) V. */
+/* The keys/values of one head as rows of stride nkv: from the batch itself
+ * (encoder) or the cache (F32 or F16). */
+typedef struct {
+    const float *f;
+    const uint16_t *h;
+} kv_rows;
+
+static kv_rows kv_of(const attn_job *J, bool values, int64_t g) {
+    const ken_model_ctx *c = J->c;
+    const int64_t off = g * c->m->head_dim;
+    if (J->encoder) return (kv_rows){(values ? c->v : c->k) + off, NULL};
+    const void *base = values ? c->vc[J->layer] : c->kc[J->layer];
+    if (c->kv_type == KEN_KV_F16) return (kv_rows){NULL, (const uint16_t *)base + off};
+    return (kv_rows){(const float *)base + off, NULL};
+}
+
+/* One (token, head) of attention: att[t][h] = softmax(q·Kᵀ·scale) V.
+ * With an F16 cache q and the probabilities are rounded to F16 first, as
+ * llama.cpp's F16 matrix products do. */
 static void attn_one(const attn_job *J, int64_t t, int64_t h, float *sc) {
     ken_model_ctx *c = J->c;
     const ken_model *m = c->m;
@@ -91,17 +114,17 @@ static void attn_one(const attn_job *J, int64_t t, int64_t h, float *sc) {
     const float scale = 1.0f / sqrtf((float)hd);
     const float *q = c->q + t * m->n_head * hd + h * hd;
     float qr[1024];
-    const bool f16 = !J->encoder && c->kv_type == KEN_KV_F16;
-    for (int64_t d = 0; d < hd; d++) qr[d] = f16 ? round_f16(q[d]) : q[d];
+    const kv_rows K = kv_of(J, false, g), V = kv_of(J, true, g);
+    for (int64_t d = 0; d < hd; d++) qr[d] = K.h ? round_f16(q[d]) : q[d];
     int64_t n_keys = J->encoder ? J->n_kv : (m->causal ? J->pos0 + t + 1 : J->pos0 + J->n);
     for (int64_t j = 0; j < n_keys; j++) {
         float s = 0.0f;
-        if (J->encoder) {
-            const float *kr = c->k + j * nkv + g * hd;
-            for (int64_t d = 0; d < hd; d++) s += qr[d] * kr[d];
+        if (K.h) {
+            const uint16_t *kr = K.h + j * nkv;
+            for (int64_t d = 0; d < hd; d++) s += qr[d] * f16_table[kr[d]];
         } else {
-            const void *kb = c->kc[J->layer];
-            for (int64_t d = 0; d < hd; d++) s += qr[d] * kv_get(c, kb, j * nkv + g * hd + d);
+            const float *kr = K.f + j * nkv;
+            for (int64_t d = 0; d < hd; d++) s += qr[d] * kr[d];
         }
         sc[j] = s * scale;
     }
@@ -109,13 +132,13 @@ static void attn_one(const attn_job *J, int64_t t, int64_t h, float *sc) {
     float *o = c->att + t * m->n_head * hd + h * hd;
     for (int64_t d = 0; d < hd; d++) o[d] = 0.0f;
     for (int64_t j = 0; j < n_keys; j++) {
-        const float p = f16 ? round_f16(sc[j]) : sc[j];
-        if (J->encoder) {
-            const float *vr = c->v + j * nkv + g * hd;
-            for (int64_t d = 0; d < hd; d++) o[d] += p * vr[d];
+        if (V.h) {
+            const float p = round_f16(sc[j]);
+            const uint16_t *vr = V.h + j * nkv;
+            for (int64_t d = 0; d < hd; d++) o[d] += p * f16_table[vr[d]];
         } else {
-            const void *vb = c->vc[J->layer];
-            for (int64_t d = 0; d < hd; d++) o[d] += p * kv_get(c, vb, j * nkv + g * hd + d);
+            const float p = sc[j], *vr = V.f + j * nkv;
+            for (int64_t d = 0; d < hd; d++) o[d] += p * vr[d];
         }
     }
 }
@@ -174,6 +197,7 @@ static ken_status decoder_layer(ken_model_ctx *c, int64_t il, int64_t n, int64_t
         rope_apply(m, c->k + t * nkv, m->n_head_kv, c->rope_cs + t * m->n_rot);
     }
     kv_store(c, il, n, pos0);
+    pthread_once(&f16_once, f16_init);
     attn_job J = {.c = c, .layer = il, .n = n, .pos0 = pos0};
     ken_model_parallel(c, n * m->n_head, attn_worker, &J);
     if ((st = linear(c, &L->o, il, KEN_LORA_O, c->att, n, c->y))) return st;
