@@ -20,6 +20,10 @@ typedef struct {
     bool item_start;                   /* just wrote a list marker */
     bool in_html;                      /* inside a raw HTML block */
     bool in_tag;                       /* stripping an HTML tag */
+    char tag[8];                       /* its name, lower case (truncated) */
+    size_t tag_len;
+    bool tag_done;                     /* the name has ended */
+    bool in_skip;                      /* inside <script> or <style> */
     int cell;                          /* table cell index in the row */
     bool have_title;
 } md_state;
@@ -73,17 +77,27 @@ static void put_html(md_state *m, const char *s, size_t n) {
     size_t i = 0;
     while (i < n) {
         if (m->in_tag) {
+            /* The tag's name decides whether what follows is text at all. */
+            while (i < n && m->tag_len < sizeof m->tag - 1 && s[i] != '>' && s[i] != ' ' &&
+                   s[i] != '\n' && !m->tag_done)
+                m->tag[m->tag_len++] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] + 32 : s[i]), i++;
+            m->tag_done = m->tag_done || i < n;
             const char *e = memchr(s + i, '>', n - i);
             if (!e) return;
+            m->tag[m->tag_len] = 0;
+            if (strcmp(m->tag, "script") == 0 || strcmp(m->tag, "style") == 0) m->in_skip = true;
+            else if (strcmp(m->tag, "/script") == 0 || strcmp(m->tag, "/style") == 0) m->in_skip = false;
             m->in_tag = false;
             i = (size_t)(e - s) + 1;
             continue;
         }
         const char *lt = memchr(s + i, '<', n - i);
         size_t end = lt ? (size_t)(lt - s) : n;
-        ken_ingest_b_text(&m->b, s + i, end - i);
+        if (!m->in_skip) ken_ingest_b_text(&m->b, s + i, end - i);
         if (!lt) return;
         m->in_tag = true;
+        m->tag_len = 0;
+        m->tag_done = false;
         i = end + 1;
     }
 }
@@ -118,7 +132,7 @@ static int enter_block(MD_BLOCKTYPE type, void *detail, void *ud) {
     case MD_BLOCK_LI: list_marker(m); break;
     case MD_BLOCK_H: ken_ingest_b_heading_begin(&m->b, (int)((MD_BLOCK_H_DETAIL *)detail)->level); break;
     case MD_BLOCK_CODE: ken_ingest_b_code_begin(&m->b); break;
-    case MD_BLOCK_HTML: ken_ingest_b_break(&m->b, 2); m->in_html = true; m->in_tag = false; break;
+    case MD_BLOCK_HTML: ken_ingest_b_break(&m->b, 2); m->in_html = true; m->in_tag = m->in_skip = false; break;
     case MD_BLOCK_P: if (!was_item) ken_ingest_b_break(&m->b, 2); else m->item_start = true; break;
     case MD_BLOCK_TR: ken_ingest_b_break(&m->b, 1); m->cell = 0; break;
     case MD_BLOCK_TH:

@@ -101,7 +101,9 @@ static const char MD[] =
     "# Guide\n\nIntro with *emphasis*, a [link](http://x.org) and `code`.\nSecond line &amp; more.\n\n"
     "## Install\n\n- first item\n- second item\n  - nested\n\n1. one\n2. two\n\n"
     "```sh\nmake\nmake install\n```\n\n"
-    "## Use\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n### Deep\n\nDeep text.\n";
+    "## Use\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
+    "<div class=\"note\">\nKept <b>html</b> text.\n<script>\nvar hidden = 1;\n</script>\n"
+    "<STYLE>p { color: red }</STYLE>\n</div>\n\n### Deep\n\nDeep text.\n";
 
 static void test_markdown(void) {
     ti_result r;
@@ -119,6 +121,8 @@ static void test_markdown(void) {
     CHECKF(ti_contains(t, "make\nmake install\n"), "text: %s", t);
     CHECKF(ti_contains(t, "a | b\n1 | 2"), "text: %s", t);
     CHECK(!ti_contains(t, "author"));
+    CHECKF(ti_contains(t, "Kept html text."), "text: %s", t);
+    CHECK(!ti_contains(t, "hidden") && !ti_contains(t, "color") && !ti_contains(t, "<"));
     CHECK(!ti_contains(t, "http://"));
     CHECK(!ti_contains(t, "```"));
     /* sections: headings with paths, code as its own kind */
