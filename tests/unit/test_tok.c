@@ -128,7 +128,7 @@ static void tokenize(const ken_vocab *v, const char *t, size_t n, int add, int p
 } while (0)
 
 /* A tiny byte-level BPE vocab: the 256 byte images, then merged tokens. */
-static ken_vocab *make_bpe(void) {
+static ken_vocab *make_bpe_pre(const char *pre) {
     static vocab_spec s;
     memset(&s, 0, sizeof s);
     for (int b = 0; b < 256; b++) {
@@ -147,7 +147,7 @@ static ken_vocab *make_bpe(void) {
     static ken_gguf_str merges[7] = {
         { "h e", 3 }, { "l l", 3 }, { "he ll", 5 }, { "hell o", 6 }, { "\xc4\xa0 w", 4 },
         { "a a", 3 }, { "aa aa", 5 } };
-    ken_gguf_writer *w = spec_writer(&s, "gpt2", "gpt-2");
+    ken_gguf_writer *w = spec_writer(&s, "gpt2", pre);
     ken_gguf_set_arr_str(w, "tokenizer.ggml.merges", merges, 7);
     ken_gguf_set_u32(w, "tokenizer.ggml.bos_token_id", 261);
     ken_gguf_set_u32(w, "tokenizer.ggml.eos_token_id", 261);
@@ -156,6 +156,38 @@ static ken_vocab *make_bpe(void) {
     CHECKF(v != NULL, "%s", err.msg);
     ken_gguf_writer_free(w);
     return v;
+}
+
+static ken_vocab *make_bpe(void) { return make_bpe_pre("gpt-2"); }
+
+/* Every pre-tokenizer compiles and splits mixed text (byte-level BPE with
+ * all byte tokens present reproduces the text exactly). */
+static void test_pretokenizers(void) {
+    static const char *const pres[] = { "default", "llama-bpe", "dbrx", "chatglm-bpe",
+        "deepseek-llm", "deepseek-coder", "falcon", "starcoder", "command-r", "gpt-2", "mpt",
+        "trillion", "jais", "qwen2", "stablelm2", "poro-chat", "bloom", "seed-coder",
+        "grok-2", "superbpe" };
+    const char text[] = "Hello, y'all! 3.14159 \xe4\xbd\xa0\xe5\xa5\xbd\xe4\xb8\x96\xe7\x95\x8c  \t\n"
+                        "caf\xc3\xa9 \xd0\x9f\xd1\x80\xd0\xb8 1234567 ...??? \xf0\x9f\xa6\x99\r\n  ";
+    for (size_t p = 0; p < KEN_ARRAY_LEN(pres); p++) {
+        ken_vocab *v = make_bpe_pre(pres[p]);
+        CHECKF(v != NULL, "pre %s", pres[p]);
+        if (!v) continue;
+        int32_t *ids = NULL;
+        size_t n = 0;
+        ken_err e;
+        CHECKF(ken_tok_tokenize(v, text, sizeof text - 1, false, false, &ids, &n, &e) == KEN_OK,
+               "pre %s: %s", pres[p], e.msg);
+        tok_str cat = { 0 };
+        for (size_t i = 0; i < n; i++) {
+            size_t pl;
+            const char *pc = ken_tok_piece(v, ids[i], false, &pl);
+            if (pc) tok_str_append(&cat, pc, pl);
+        }
+        CHECKF(cat.n == sizeof text - 1 && !memcmp(cat.p, text, cat.n), "pre %s: pieces", pres[p]);
+        free(cat.p), free(ids);
+        ken_vocab_free(v);
+    }
 }
 
 static void test_bpe(void) {
@@ -398,5 +430,5 @@ static void test_bad_metadata(void) {
     free(msg);
 }
 
-TEST_MAIN(test_byte_map, test_utf8_lenient, test_flags, test_bpe, test_bpe_hostile, test_spm,
+TEST_MAIN(test_byte_map, test_utf8_lenient, test_flags, test_pretokenizers, test_bpe, test_bpe_hostile, test_spm,
           test_wpm, test_bad_metadata)
