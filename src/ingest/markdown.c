@@ -72,6 +72,22 @@ static void put_entity(md_state *m, const char *s, size_t n) {
 }
 
 /* Raw HTML inside Markdown: keep the text, drop the tags. */
+/* Text between tags: line breaks become line breaks of the output, blank
+ * and indented lines do not pile up. */
+static void html_text(md_state *m, const char *s, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        const char *nl = memchr(s + i, '\n', n - i);
+        size_t e = nl ? (size_t)(nl - s) : n, a = i;
+        if (a < e && ken_ingest_b_at_line_start(&m->b))
+            while (a < e && (s[a] == ' ' || s[a] == '\t')) a++;
+        ken_ingest_b_text(&m->b, s + a, e - a);
+        if (!nl) return;
+        ken_ingest_b_break(&m->b, 1);
+        i = e + 1;
+    }
+}
+
 static void put_html(md_state *m, const char *s, size_t n) {
     if (!m->in_html) return;      /* inline tags carry no text of their own */
     size_t i = 0;
@@ -93,7 +109,7 @@ static void put_html(md_state *m, const char *s, size_t n) {
         }
         const char *lt = memchr(s + i, '<', n - i);
         size_t end = lt ? (size_t)(lt - s) : n;
-        if (!m->in_skip) ken_ingest_b_text(&m->b, s + i, end - i);
+        if (!m->in_skip) html_text(m, s + i, end - i);
         if (!lt) return;
         m->in_tag = true;
         m->tag_len = 0;
