@@ -103,14 +103,38 @@ static bool pair_known(const ken_vocab *v, uint64_t key) {
     }
 }
 
+static void pair_put(uint64_t *slots, uint64_t mask, uint64_t key) {
+    uint64_t i = pair_slot(key, mask);
+    while (slots[i] != PAIR_EMPTY && slots[i] != key) i = (i + 1) & mask;
+    slots[i] = key;
+}
+
+/* Adds key, doubling the table when half full (the distinct pairs are far
+ * fewer than the characters of the vocab). */
+static ken_status pair_add(ken_vocab *v, size_t *used, uint64_t key) {
+    if (key == PAIR_EMPTY) return v->spm_pair_max = true, KEN_OK;
+    if (2 * (*used + 1) > v->spm_pairs_mask + 1) {
+        uint64_t cap = 2 * (v->spm_pairs_mask + 1);
+        uint64_t *t = malloc(cap * sizeof *t);
+        if (!t) return KEN_ERR_NOMEM;
+        memset(t, 0xFF, cap * sizeof *t);
+        for (uint64_t i = 0; i <= v->spm_pairs_mask; i++)
+            if (v->spm_pairs[i] != PAIR_EMPTY) pair_put(t, cap - 1, v->spm_pairs[i]);
+        free(v->spm_pairs);
+        v->spm_pairs = t, v->spm_pairs_mask = cap - 1;
+    }
+    uint64_t i = pair_slot(key, v->spm_pairs_mask);
+    while (v->spm_pairs[i] != PAIR_EMPTY && v->spm_pairs[i] != key) i = (i + 1) & v->spm_pairs_mask;
+    if (v->spm_pairs[i] == PAIR_EMPTY) v->spm_pairs[i] = key, (*used)++;
+    return KEN_OK;
+}
+
 ken_status tok_spm_build_pairs(ken_vocab *v) {
-    size_t total = v->text_off[v->n_tokens];
-    uint64_t cap = 16;
-    while (cap < 2 * total + 2) cap <<= 1;
-    v->spm_pairs_mask = cap - 1;
-    v->spm_pairs = malloc(cap * sizeof *v->spm_pairs);
+    size_t used = 0;
+    v->spm_pairs_mask = 1023;
+    v->spm_pairs = malloc(1024 * sizeof *v->spm_pairs);
     if (!v->spm_pairs) return KEN_ERR_NOMEM;
-    memset(v->spm_pairs, 0xFF, cap * sizeof *v->spm_pairs);
+    memset(v->spm_pairs, 0xFF, 1024 * sizeof *v->spm_pairs);
     for (int32_t id = 0; id < v->n_tokens; id++) {
         size_t n;
         const char *t = tok_text(v, id, &n);
@@ -119,15 +143,8 @@ ken_status tok_spm_build_pairs(ken_vocab *v) {
             size_t cl = KEN_MIN(tok_utf8_len((unsigned char)t[off]), n - off);
             uint32_t c = pack_char(t + off, cl);
             if (off) {
-                uint64_t key = (uint64_t)prev << 32 | c, i;
-                if (key == PAIR_EMPTY) {
-                    v->spm_pair_max = true;
-                } else {
-                    for (i = pair_slot(key, v->spm_pairs_mask);
-                         v->spm_pairs[i] != PAIR_EMPTY && v->spm_pairs[i] != key;
-                         i = (i + 1) & v->spm_pairs_mask) {}
-                    v->spm_pairs[i] = key;
-                }
+                ken_status st = pair_add(v, &used, (uint64_t)prev << 32 | c);
+                if (st != KEN_OK) return st;
             }
             prev = c, off += cl;
         }
