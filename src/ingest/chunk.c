@@ -17,19 +17,20 @@
 #include <string.h>
 
 typedef struct {
+    int64_t s, e;
+    bool sent;               /* a sentence starts at this word */
+    bool cut;                /* ended by the byte cap inside a longer word */
+} word;
+
+typedef struct {
     const char *t;           /* document text */
     uint32_t target, overlap, max_bytes, tiny;
     ken_ichunk *v;
     size_t n, cap;
     const char *heading;     /* of the chunks being made */
+    word *W;                 /* the words of the chunk being made (target + 2) */
     int32_t page;
 } chunker;
-
-typedef struct {
-    int64_t s, e;
-    bool sent;               /* a sentence starts at this word */
-    bool cut;                /* ended by the byte cap inside a longer word */
-} word;
 
 static bool ws(char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
@@ -234,8 +235,7 @@ static bool next_word(const chunker *c, int64_t *p, int64_t z, word *w) {
 
 static ken_status chunk_prose(chunker *c, int64_t a, int64_t z) {
     size_t wcap = (size_t)c->target + 2;
-    word *W = malloc(wcap * sizeof *W);
-    if (!W) return KEN_ERR_NOMEM;
+    word *W = c->W;
     ken_status st = KEN_OK;
     int64_t pos = a;
     bool first_sent = true;
@@ -277,7 +277,6 @@ static ken_status chunk_prose(chunker *c, int64_t a, int64_t z) {
         pos = W[next].s;
         first_sent = W[next].sent;
     }
-    free(W);
     return st;
 }
 
@@ -395,6 +394,8 @@ ken_status ken_chunk_doc(const ken_idoc *doc, const ken_chunk_opts *opts,
     c.max_bytes = opts->max_bytes ? opts->max_bytes : 8192;
     if (c.max_bytes < 16) c.max_bytes = 16;
     c.tiny = KEN_MAX(c.target / 5, 1u);
+    c.W = malloc(((size_t)c.target + 2) * sizeof *c.W);
+    if (!c.W) return KEN_ERR_NOMEM;
     ken_status st = KEN_OK;
     if (doc->n_secs == 0) {
         c.heading = "";
@@ -405,11 +406,16 @@ ken_status ken_chunk_doc(const ken_idoc *doc, const ken_chunk_opts *opts,
     for (size_t i = 0; i < doc->n_secs; i++) {
         const ken_section *S = &doc->secs[i];
         if (S->start < 0 || S->end < S->start || S->end > (int64_t)doc->text.len || !S->heading ||
-            (i && S->start < doc->secs[i - 1].end))
-            return KEN_ERR_INVALID;
+            (i && S->start < doc->secs[i - 1].end)) {
+            st = KEN_ERR_INVALID;
+            goto out;
+        }
     }
     int64_t *wc = malloc(doc->n_secs * sizeof *wc);
-    if (!wc) return KEN_ERR_NOMEM;
+    if (!wc) {
+        st = KEN_ERR_NOMEM;
+        goto out;
+    }
     for (size_t i = 0; i < doc->n_secs; i++)
         wc[i] = count_words(c.t, doc->secs[i].start, doc->secs[i].end);
     for (size_t i = 0; i < doc->n_secs && !st;) {
@@ -436,6 +442,7 @@ ken_status ken_chunk_doc(const ken_idoc *doc, const ken_chunk_opts *opts,
     }
     free(wc);
 out:
+    free(c.W);
     if (st) { free(c.v); return st; }
     *out = c.v;
     *n_out = c.n;
