@@ -253,6 +253,12 @@ static void test_empty(void) {
     CHECK_EQ_INT(n, 0);
     free(c);
     ken_idoc_free(&d);
+    /* sections out of order or out of bounds are refused, not trusted */
+    doc_from(&d, "one two three", 13, KEN_SEC_PROSE);
+    d.secs[0].end = 99;
+    CHECK_EQ_INT(ken_chunk_doc(&d, NULL, &c, &n), KEN_ERR_INVALID);
+    CHECK(c == NULL && n == 0);
+    ken_idoc_free(&d);
 }
 
 TEST_MAIN(test_sentences, test_cjk, test_overlap, test_markdown_chunks, test_utf8_and_caps, test_huge_line,
