@@ -221,14 +221,18 @@ ken_status ken_retrieve_query_fts(const ken_retrieve_query *q, ken_buf *out) {
     return st;
 }
 
-/* %g of a finite number, with '.' as the decimal point whatever the locale. */
+/* A finite number in plain decimal notation with '.' whatever the locale
+ * and no exponent (FTS5's rank parser takes no "1e-05"), trailing zeros cut. */
 static ken_status put_num(ken_buf *out, double v) {
     if (!(v == v) || v > 1e9 || v < -1e9) v = 0;
-    size_t at = out->len;
-    ken_status st = ken_buf_printf(out, "%.9g", v);
-    for (size_t i = at; st == KEN_OK && i < out->len; i++)
-        if (out->data[i] == ',') out->data[i] = '.';
-    return st;
+    char tmp[64];
+    int n = snprintf(tmp, sizeof tmp, "%.6f", v);
+    for (int i = 0; i < n; i++)
+        if (tmp[i] == ',') tmp[i] = '.';
+    while (n > 1 && tmp[n - 1] == '0') n--;
+    if (n > 1 && tmp[n - 1] == '.') n--;
+    if (n == 2 && tmp[0] == '-' && tmp[1] == '0') { tmp[0] = '0'; n = 1; }
+    return ken_buf_append(out, tmp, (size_t)n);
 }
 
 ken_status ken_retrieve_query_rank(const ken_retrieve_query *q, double k1, double b,

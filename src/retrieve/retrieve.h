@@ -106,7 +106,8 @@ ken_status ken_retrieve_sentences(const char *text, size_t len, ken_retrieve_spa
 typedef struct {
     size_t k;                  /* chunks retrieved; 0: 8 */
     size_t max_sentences;      /* 0: 3 */
-    double min_score;          /* "nothing relevant" threshold; <0: default */
+    double min_score;          /* "nothing relevant" threshold on the best sentence's
+                                  coverage; 0: the default; < 0: always answer */
     double lambda;             /* MMR trade-off; 0: 0.7 */
     const char *collection;
 } ken_retrieve_answer_opts;
@@ -129,7 +130,7 @@ typedef struct {
     double best_score;
 } ken_retrieve_ans;
 
-#define KEN_RETRIEVE_MIN_SCORE_DEFAULT 0.25
+#define KEN_RETRIEVE_MIN_SCORE_DEFAULT 0.30
 
 ken_status ken_retrieve_answer(ken_store *s, const char *question, size_t len,
                                const ken_retrieve_answer_opts *opts, ken_retrieve_ans *out, ken_err *err);

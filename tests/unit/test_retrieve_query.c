@@ -76,6 +76,11 @@ static void test_fts_and_rank(void) {
     q.weight[1] = 0.25;
     REQUIRE(ken_retrieve_query_rank(&q, 0.9, 0.4, &b) == KEN_OK);
     CHECK_EQ_STR(b.data, "ken_bm25(0.9, 0.4, 1, 0.25)");
+    ken_buf_reset(&b);
+    q.weight[0] = 1e-5;      /* no exponent: FTS5's rank parser refuses it */
+    q.weight[1] = 1e-9;
+    REQUIRE(ken_retrieve_query_rank(&q, 1.2, 0.75, &b) == KEN_OK);
+    CHECK_EQ_STR(b.data, "ken_bm25(1.2, 0.75, 0.00001, 0)");
     ken_buf_free(&b);
     ken_retrieve_query_free(&q);
 }
