@@ -19,5 +19,9 @@ int cmd_stats(int argc, char **argv);
 /* ken model SUB ...: argv[0] is the model subcommand ("info", "tokenize"). */
 int cmd_model_info(int argc, char **argv);       /* cli/cmd_model_info.c */
 int cmd_model_tokenize(int argc, char **argv);   /* cli/cmd_model_tok.c */
+int cmd_model_generate(int argc, char **argv);   /* cli/cmd_model_run.c */
+int cmd_model_embed(int argc, char **argv);
+int cmd_model_rerank(int argc, char **argv);
+int cmd_model_logits(int argc, char **argv);
 
 #endif

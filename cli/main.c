@@ -21,11 +21,16 @@ static const command commands[] = {
     {"ls", cmd_ls, "list documents"},
     {"show", cmd_show, "show a document or a chunk"},
     {"stats", cmd_stats, "counts and sizes of the knowledge base"},
-    {"model", NULL, "GGUF models: info, tokenize"},
+    {"model", NULL, "GGUF models: info, tokenize, generate, embed, rerank, logits"},
 };
 
 static const command model_commands[] = {
     {"info", cmd_model_info, "architecture, tensors, vocabulary of a GGUF file"},
+    {"tokenize", cmd_model_tokenize, "text to token ids with a model's tokenizer"},
+    {"generate", cmd_model_generate, "generate text from a prompt (streamed)"},
+    {"embed", cmd_model_embed, "embedding vectors of texts (encoder models)"},
+    {"rerank", cmd_model_rerank, "relevance scores of passages for a query (cross-encoders)"},
+    {"logits", cmd_model_logits, "write the logits of every position (float32 LE)"},
 
 };
 
