@@ -7,6 +7,7 @@
 #include "test.h"
 #include "tok/tok_int.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -430,5 +431,42 @@ static void test_bad_metadata(void) {
     free(msg);
 }
 
+/* One vocab shared by threads: tokenizing is read-only on it. */
+typedef struct { const ken_vocab *v; size_t n; int ok; } thread_arg;
+
+static void *tokenize_thread(void *p) {
+    thread_arg *a = p;
+    static const char text[] = "hello world, hello again; \xc3\xa9t\xc3\xa9 <|end|> aaaa";
+    a->ok = 1;
+    for (int r = 0; r < 50; r++) {
+        int32_t *ids = NULL;
+        size_t n = 0;
+        ken_err e;
+        if (ken_tok_tokenize(a->v, text, sizeof text - 1, true, true, &ids, &n, &e) != KEN_OK ||
+            (a->n && n != a->n))
+            a->ok = 0;
+        a->n = n;
+        free(ids);
+    }
+    return NULL;
+}
+
+static void test_threads(void) {
+    ken_vocab *v = make_bpe();
+    REQUIRE(v);
+    pthread_t th[4];
+    thread_arg args[4];
+    for (int i = 0; i < 4; i++) {
+        args[i] = (thread_arg){ v, 0, 0 };
+        CHECK(pthread_create(&th[i], NULL, tokenize_thread, &args[i]) == 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        CHECK(args[i].ok);
+        CHECK_EQ_INT(args[i].n, args[0].n);
+    }
+    ken_vocab_free(v);
+}
+
 TEST_MAIN(test_byte_map, test_utf8_lenient, test_flags, test_pretokenizers, test_bpe, test_bpe_hostile, test_spm,
-          test_wpm, test_bad_metadata)
+          test_wpm, test_bad_metadata, test_threads)
