@@ -18,8 +18,10 @@
  *   followed by the KEN_SEC_PROSE / KEN_SEC_CODE sections under it.
  *   Title: Markdown front matter "title:" or the first H1; HTML <title> or
  *   the first h1.
- * - PDF: one section per page with text (page = 1-based page number);
- *   title from the metadata.
+ * - PDF: one section per page with text (page = 1-based page number),
+ *   its heading the path of the outline (bookmark) entry in force on that
+ *   page ("Part Two > Details"), "" without an outline; title from the
+ *   metadata.
  * - JSON / JSONL: one document per object; ext_id from the id field (a
  *   number's text is kept as written), title from the title field (also
  *   the heading of the one section), other scalar fields in meta_json.

@@ -10,13 +10,18 @@
 /* Writes a PDF with n pages (text per page; "" for an empty page), an Info
  * title, and optionally a Standard /Encrypt dictionary whose password is
  * not empty. */
-static void make_pdf(ken_buf *b, const char *const *pages, int n, const char *title, bool encrypt) {
+static void make_pdf(ken_buf *b, const char *const *pages, int n, const char *title, bool encrypt,
+                     bool outline) {
     long off[64];
     int obj = 0;
     ken_buf_reset(b);
     ken_buf_puts(b, "%PDF-1.4\n%\xE2\xE3\xCF\xD3\n");
     off[++obj] = (long)b->len;
-    ken_buf_printf(b, "1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n");
+    int ol = 5 + 2 * n;              /* outline objects follow the Info object */
+    if (outline)
+        ken_buf_printf(b, "1 0 obj\n<< /Type /Catalog /Pages 2 0 R /Outlines %d 0 R >>\nendobj\n", ol);
+    else
+        ken_buf_printf(b, "1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n");
     off[++obj] = (long)b->len;
     ken_buf_puts(b, "2 0 obj\n<< /Type /Pages /Kids [");
     for (int i = 0; i < n; i++) ken_buf_printf(b, "%d 0 R ", 4 + 2 * i);
@@ -49,6 +54,23 @@ static void make_pdf(ken_buf *b, const char *const *pages, int n, const char *ti
     off[++obj] = (long)b->len;
     int info = obj;
     ken_buf_printf(b, "%d 0 obj\n<< /Title (%s) /Producer (ken test) >>\nendobj\n", info, title);
+    if (outline) {
+        /* Intro -> page 1; Part Two -> page 3, with child Details -> page 3 */
+        int p1 = 4, p3 = 4 + 2 * (n - 1);
+        off[++obj] = (long)b->len;
+        ken_buf_printf(b, "%d 0 obj\n<< /Type /Outlines /First %d 0 R /Last %d 0 R /Count 3 >>\nendobj\n",
+                       ol, ol + 1, ol + 2);
+        off[++obj] = (long)b->len;
+        ken_buf_printf(b, "%d 0 obj\n<< /Title (Intro) /Parent %d 0 R /Next %d 0 R /Dest [%d 0 R /Fit] >>"
+                          "\nendobj\n", ol + 1, ol, ol + 2, p1);
+        off[++obj] = (long)b->len;
+        ken_buf_printf(b, "%d 0 obj\n<< /Title (Part Two) /Parent %d 0 R /Prev %d 0 R /First %d 0 R "
+                          "/Last %d 0 R /Count 1 /Dest [%d 0 R /Fit] >>\nendobj\n",
+                       ol + 2, ol, ol + 1, ol + 3, ol + 3, p3);
+        off[++obj] = (long)b->len;
+        ken_buf_printf(b, "%d 0 obj\n<< /Title (Details) /Parent %d 0 R /Dest [%d 0 R /Fit] >>\nendobj\n",
+                       ol + 3, ol + 2, p3);
+    }
     int enc = 0;
     if (encrypt) {
         off[++obj] = (long)b->len;
@@ -95,7 +117,7 @@ static void test_pages(void) {
     ken_buf_init(&b, 0);
     const char *pages[] = {"Hello from page one.\nIt has two lines.", "",
                            "Page three talks about poppler."};
-    make_pdf(&b, pages, 3, "Hand Made PDF", false);
+    make_pdf(&b, pages, 3, "Hand Made PDF", false, false);
     ken_err e;
     CHECK_EQ_STR(ken_ingest_detect("doc.pdf", b.data, b.len, &e), "application/pdf");
     ti_result r;
@@ -132,7 +154,7 @@ static void test_bad_pdfs(void) {
     ken_buf b;
     ken_buf_init(&b, 0);
     const char *pages[] = {"Some words on the only page."};
-    make_pdf(&b, pages, 1, "T", false);
+    make_pdf(&b, pages, 1, "T", false, false);
     ti_result r;
     ken_err e;
     ken_status st;
@@ -165,14 +187,14 @@ static void test_bad_pdfs(void) {
     CHECKF(ti_contains(e.msg, "PDF"), "%s", e.msg);
     ti_free(&r);
     /* encrypted with a password */
-    make_pdf(&b, pages, 1, "Secret", true);
+    make_pdf(&b, pages, 1, "Secret", true, false);
     CHECK(parse_quiet("e.pdf", &b, b.len, &r, &e, &st) == 0);
     CHECK_EQ_INT(st, KEN_ERR_FORMAT);
     CHECKF(ti_contains(e.msg, "encrypted"), "%s", e.msg);
     ti_free(&r);
     /* pages without text */
     const char *blank[] = {"", ""};
-    make_pdf(&b, blank, 2, "Scan", false);
+    make_pdf(&b, blank, 2, "Scan", false, false);
     CHECK(parse_quiet("s.pdf", &b, b.len, &r, &e, &st) == 0);
     CHECK_EQ_INT(st, KEN_ERR_FORMAT);
     CHECKF(ti_contains(e.msg, "no text layer"), "%s", e.msg);
@@ -180,4 +202,25 @@ static void test_bad_pdfs(void) {
     ken_buf_free(&b);
 }
 
-TEST_MAIN(test_pages, test_bad_pdfs)
+static void test_outline(void) {
+    ken_buf b;
+    ken_buf_init(&b, 0);
+    const char *pages[] = {"Intro page.", "Still the intro.", "The second part, in detail."};
+    make_pdf(&b, pages, 3, "Book", false, true);
+    ti_result r;
+    ken_err e;
+    ken_status st;
+    CHECK(parse_quiet("book.pdf", &b, b.len, &r, &e, &st) == 0);
+    CHECKF(st == KEN_OK, "%s", e.msg);
+    REQUIRE(r.n_docs == 1 && r.docs[0].n_secs == 3);
+    ken_section *s = r.docs[0].secs;
+    CHECK_EQ_STR(s[0].heading, "Intro");
+    CHECK_EQ_STR(s[1].heading, "Intro");
+    CHECK_EQ_STR(s[2].heading, "Part Two > Details");
+    CHECK_EQ_INT(s[2].level, 2);
+    CHECK_EQ_INT(s[2].page, 3);
+    ti_free(&r);
+    ken_buf_free(&b);
+}
+
+TEST_MAIN(test_pages, test_bad_pdfs, test_outline)
