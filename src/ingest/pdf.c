@@ -1,9 +1,9 @@
 /* pdf.c: PDF text with poppler-glib, one section per page (page numbers
  * 1-based) headed by the outline entry in force there, title from the
- * metadata. Corrupt, truncated and encrypted
- * files are refused with a message. poppler-glib sends its diagnostics to
- * g_log in the "Poppler" domain; a handler installed once forwards them to
- * ken_log at debug level so the library never writes to stderr. */
+ * metadata. Corrupt, truncated and encrypted files are refused with a
+ * message. poppler-glib sends its diagnostics to g_log in the "Poppler"
+ * domain; a handler installed once forwards them to ken_log at debug level
+ * so the library never writes to stderr. */
 #include "ingest/ingest_int.h"
 
 #include <poppler.h>
