@@ -16,6 +16,7 @@ int cmd_model_generate(int argc, char **argv);
 int cmd_model_embed(int argc, char **argv);
 int cmd_model_rerank(int argc, char **argv);
 int cmd_model_logits(int argc, char **argv);
+int cmd_model_quantize(int argc, char **argv);
 
 static int exit_of(ken_status st) {
     switch (st) {
@@ -432,4 +433,38 @@ int cmd_model_logits(int argc, char **argv) {
     ken_ctx_free(c);
     ken_model_close(m);
     return rc;
+}
+
+/* ------------------------------------------------------------ quantize */
+
+int cmd_model_quantize(int argc, char **argv) {
+    const char *pos[3];
+    int np = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: ken model quantize IN OUT TYPE\n"
+                   "Writes IN with its weights in TYPE (F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q2_K\n"
+                   "Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K), per-tensor types as\n"
+                   "llama-quantize chooses them.\n");
+            return EXIT_OK;
+        }
+        if (np == 3) {
+            fprintf(stderr, "usage: ken model quantize IN OUT TYPE\n");
+            return EXIT_USAGE;
+        }
+        pos[np++] = argv[i];
+    }
+    if (np != 3) {
+        fprintf(stderr, "usage: ken model quantize IN OUT TYPE\n");
+        return EXIT_USAGE;
+    }
+    char *msg = NULL;
+    ken_status st = ken_model_quantize(pos[0], pos[1], pos[2], &msg);
+    if (st) {
+        fprintf(stderr, "ken model quantize: %s\n", msg ? msg : ken_status_str(st));
+        ken_free(msg);
+        return st == KEN_ERR_INVALID ? EXIT_USAGE : exit_of(st);
+    }
+    fprintf(stderr, "wrote %s (%s)\n", pos[1], pos[2]);
+    return EXIT_OK;
 }

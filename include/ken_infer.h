@@ -114,6 +114,15 @@ ken_status ken_embed(ken_ctx *c, const char *text, size_t len, int pooling, int 
 ken_status ken_rerank(ken_ctx *c, const char *query, size_t qlen, const char *passage,
                       size_t plen, float *score);
 
+/* Writes the model at in to out with its weight matrices converted to type
+ * ("F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K",
+ * "Q3_K_S", "Q3_K_M", "Q3_K_L", "Q4_K_S", "Q4_K_M", "Q5_K_S", "Q5_K_M",
+ * "Q6_K"), choosing each tensor's type by llama-quantize's rules (without
+ * an importance matrix): the same tensor types and bytes as llama-quantize.
+ * Norms, biases and position embeddings are copied. Quantized inputs are
+ * dequantized first. The file is written atomically. */
+ken_status ken_model_quantize(const char *in, const char *out, const char *type, char **errmsg);
+
 #ifdef __cplusplus
 }
 #endif

@@ -85,6 +85,12 @@ set +e
 [[ $rc == 2 ]] || fail "adapter as a model: rc $rc"
 "$KEN" model embed --model "$M/stories260K.gguf" --pooling bogus x 2>/dev/null; rc=$?
 [[ $rc == 1 ]] || fail "bad pooling: rc $rc"
+"$KEN" model quantize "$M/stories260K.gguf" "$tmp/q.gguf" Q7 2>/dev/null; rc=$?
+[[ $rc == 1 ]] || fail "unknown quantization type: rc $rc"
 set -e
+# quantize: byte for byte the file llama-quantize wrote
+"$KEN" model quantize "$M/tiny-llama-q-f32.gguf" "$tmp/q.gguf" Q4_K_M 2>/dev/null
+cmp -s "$tmp/q.gguf" "$M/tiny-llama-q-Q4_K_M.gguf" ||
+    fail "quantize Q4_K_M: the file differs from llama-quantize's"
 "$KEN" model generate --help | grep -q "usage: ken model generate" || fail "help"
 echo "model_run: ok"
