@@ -138,6 +138,7 @@ static void detect_by_text(ken_vocab *v) {
     for (int32_t id = 0; id < v->n_tokens; id++) {
         size_t n;
         const char *t = tok_text(v, id, &n);
+        if (n < 4 || (t[0] != '<' && t[0] != '[' && t[0] != '_')) continue;  /* none of the lists */
         if (text_in(t, n, eog)) v->attrs[id] |= TOK_ATTR_CONTROL, add_eog(v, id);
         /* gpt-oss: these always render */
         static const char *const ud[] = { "<|channel|>", "<|message|>", "<|start|>",

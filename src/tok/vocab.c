@@ -101,12 +101,16 @@ ken_status tok_load_tokens(ken_vocab *v, const ken_gguf *g, ken_err *err) {
         size_t len;
         const char *t = tok_text(v, (int32_t)i, &len);
         uint64_t full = tok_hash(t, len), h = full & v->hash_mask;
-        int32_t dup = tok_vocab_find(v, t, len);
-        if (dup >= 0)
-            return ken_err_set(err, KEN_ERR_FORMAT, "tokenizer: duplicate token %llu (same as %d)",
-                               (unsigned long long)i, dup);
-        while (v->hash_slots[h].id >= 0) h = (h + 1) & v->hash_mask;
-        v->hash_slots[h] = (tok_hslot){ (int32_t)i, (uint32_t)(full >> 32) };
+        uint32_t tag = (uint32_t)(full >> 32);
+        for (; v->hash_slots[h].id >= 0; h = (h + 1) & v->hash_mask) {
+            tok_hslot sl = v->hash_slots[h];
+            size_t on;
+            const char *o = sl.tag == tag ? tok_text(v, sl.id, &on) : NULL;
+            if (o && on == len && !memcmp(o, t, len))
+                return ken_err_set(err, KEN_ERR_FORMAT, "tokenizer: duplicate token %llu (same as %d)",
+                                   (unsigned long long)i, sl.id);
+        }
+        v->hash_slots[h] = (tok_hslot){ (int32_t)i, tag };
     }
     const ken_gguf_kv *sc = ken_gguf_find(g, "tokenizer.ggml.scores");
     if (sc) {
@@ -164,11 +168,12 @@ ken_status tok_load_merges(ken_vocab *v, const ken_gguf *g, ken_err *err) {
         size_t nl = (size_t)(sp - s.p), nr = s.n - nl - 1;
         int32_t a = tok_vocab_find(v, s.p, nl), b = tok_vocab_find(v, sp + 1, nr);
         if (a >= 0 && b >= 0) {
-            char *cat = malloc(nl + nr + 1);
+            char stackbuf[256];
+            char *cat = nl + nr <= sizeof stackbuf ? stackbuf : malloc(nl + nr);
             if (!cat) { st = KEN_ERR_NOMEM; break; }
             memcpy(cat, s.p, nl), memcpy(cat + nl, sp + 1, nr);
             int32_t res = tok_vocab_find(v, cat, nl + nr);
-            free(cat);
+            if (cat != stackbuf) free(cat);
             st = merges_put(v, (uint64_t)(uint32_t)a << 32 | (uint32_t)b, (int32_t)r, res);
         } else {
             st = tok_u32s_push(&xoff, (uint32_t)xa.n);
