@@ -246,6 +246,7 @@ static ken_status gunzip(const void *data, size_t len, size_t bytes_max, bool pr
         if (zr == Z_STREAM_END) {
             if (z.avail_in == 0 && left == 0) break;
             /* Another member follows, unless it is trailing garbage. */
+            if (z.avail_in + left < 2) break;
             if (z.avail_in >= 2 && (z.next_in[0] != 0x1F || z.next_in[1] != 0x8B)) break;
             inflateReset(&z);
             continue;

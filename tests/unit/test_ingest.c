@@ -220,6 +220,17 @@ static void test_gzip(void) {
     REQUIRE(r.n_docs == 1);
     CHECK_EQ_STR(r.docs[0].title, "Zipped");
     ti_free(&r);
+    /* two members, then one stray byte: both members are read, the byte ignored */
+    unsigned char two[600];
+    REQUIRE(2 * gn + 1 <= sizeof two);
+    memcpy(two, gz, gn);
+    memcpy(two + gn, gz, gn);
+    two[2 * gn] = '\n';
+    CHECK_EQ_INT(ti_parse("two.md.gz", two, 2 * gn + 1, NULL, &r, &e), KEN_OK);
+    REQUIRE(r.n_docs == 1);
+    CHECKF(strstr(strstr(r.docs[0].text.data, "gzip stream.") + 1, "gzip stream.") != NULL, "%s",
+           r.docs[0].text.data);
+    ti_free(&r);
     /* truncated stream */
     CHECK_EQ_INT(ti_parse("notes.md.gz", gz, gn - 12, NULL, &r, &e), KEN_ERR_FORMAT);
     CHECKF(ti_contains(e.msg, "gzip"), "msg: %s", e.msg);
