@@ -17,6 +17,7 @@ int cmd_model_embed(int argc, char **argv);
 int cmd_model_rerank(int argc, char **argv);
 int cmd_model_logits(int argc, char **argv);
 int cmd_model_quantize(int argc, char **argv);
+int cmd_model_random(int argc, char **argv);
 
 static int exit_of(ken_status st) {
     switch (st) {
@@ -466,5 +467,75 @@ int cmd_model_quantize(int argc, char **argv) {
         return st == KEN_ERR_INVALID ? EXIT_USAGE : exit_of(st);
     }
     fprintf(stderr, "wrote %s (%s)\n", pos[1], pos[2]);
+    return EXIT_OK;
+}
+
+/* ------------------------------------------------------------ random */
+
+static void random_usage(FILE *f) {
+    fprintf(f, "usage: ken model random --arch llama|qwen2|qwen3|bert --vocab GGUF -o FILE\n"
+               "         [--preset tiny|small|medium|large] [--n-embd N] [--n-layer N] [--n-head N]\n"
+               "         [--n-head-kv N] [--n-ff N] [--ctx N] [--tied] [--pooling mean|cls|last]\n"
+               "         [--seed S] [--type TYPE]\n"
+               "Writes a random-weight model with the tokenizer of the --vocab GGUF.\n");
+}
+
+int cmd_model_random(int argc, char **argv) {
+    ken_random_opts o = {.size = sizeof o};
+    const char *out = NULL;
+    struct { const char *opt; int *dst; } ints[] = {
+        {"--n-embd", &o.n_embd}, {"--n-layer", &o.n_layer}, {"--n-head", &o.n_head},
+        {"--n-head-kv", &o.n_head_kv}, {"--n-ff", &o.n_ff}, {"--ctx", &o.n_ctx},
+    };
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            random_usage(stdout);
+            return EXIT_OK;
+        }
+        if (!strcmp(a, "--tied")) { o.tied = 1; continue; }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "ken model random: unknown option or missing value '%s'\n", a);
+            return EXIT_USAGE;
+        }
+        const char *val = argv[++i];
+        long v;
+        size_t k = 0;
+        for (; k < sizeof ints / sizeof ints[0]; k++)
+            if (!strcmp(a, ints[k].opt)) break;
+        if (k < sizeof ints / sizeof ints[0]) {
+            if (parse_int("random", a, val, 1, 1 << 20, &v)) return EXIT_USAGE;
+            *ints[k].dst = (int)v;
+        } else if (!strcmp(a, "--arch")) o.arch = val;
+        else if (!strcmp(a, "--vocab")) o.vocab = val;
+        else if (!strcmp(a, "--preset")) o.preset = val;
+        else if (!strcmp(a, "--type")) o.type = val;
+        else if (!strcmp(a, "-o") || !strcmp(a, "--out")) out = val;
+        else if (!strcmp(a, "--seed")) {
+            if (parse_int("random", a, val, 0, 0x7fffffffL, &v)) return EXIT_USAGE;
+            o.seed = (uint64_t)v;
+        } else if (!strcmp(a, "--pooling")) {
+            o.pooling = !strcmp(val, "mean") ? 1 : !strcmp(val, "cls") ? 2 : !strcmp(val, "last") ? 3 : -1;
+            if (o.pooling < 0) {
+                fprintf(stderr, "ken model random: --pooling is mean, cls or last\n");
+                return EXIT_USAGE;
+            }
+        } else {
+            fprintf(stderr, "ken model random: unknown option '%s'\n", a);
+            return EXIT_USAGE;
+        }
+    }
+    if (!out || !o.arch || !o.vocab) {
+        random_usage(stderr);
+        return EXIT_USAGE;
+    }
+    char *msg = NULL;
+    ken_status st = ken_model_random(&o, out, &msg);
+    if (st) {
+        fprintf(stderr, "ken model random: %s\n", msg ? msg : ken_status_str(st));
+        ken_free(msg);
+        return st == KEN_ERR_INVALID ? EXIT_USAGE : exit_of(st);
+    }
+    fprintf(stderr, "wrote %s\n", out);
     return EXIT_OK;
 }

@@ -123,6 +123,24 @@ ken_status ken_rerank(ken_ctx *c, const char *query, size_t qlen, const char *pa
  * dequantized first. The file is written atomically. */
 ken_status ken_model_quantize(const char *in, const char *out, const char *type, char **errmsg);
 
+/* A random-weight model (tests, benchmarks) with the tokenizer of another
+ * GGUF. Sizes left at 0 come from the preset ("tiny" by default: n_embd 64,
+ * 2 layers, 4/2 heads, n_ff 128, context 256; "small", "medium", "large").
+ * Deterministic for a given seed. type: NULL/"F32" or a ken_model_quantize
+ * type. */
+typedef struct {
+    uint32_t size;
+    const char *arch;        /* "llama", "qwen2", "qwen3", "bert" */
+    const char *vocab;       /* GGUF whose tokenizer.* keys are copied */
+    const char *preset;      /* NULL: "tiny" */
+    int n_embd, n_layer, n_head, n_head_kv, n_ff, n_ctx;
+    int tied;                /* decoders: no output.weight (LM head = token_embd) */
+    int pooling;             /* bert: 1 mean, 2 CLS (default), 3 last */
+    uint64_t seed;
+    const char *type;
+} ken_random_opts;
+ken_status ken_model_random(const ken_random_opts *opts, const char *out, char **errmsg);
+
 #ifdef __cplusplus
 }
 #endif

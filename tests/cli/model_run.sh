@@ -92,5 +92,9 @@ set -e
 "$KEN" model quantize "$M/tiny-llama-q-f32.gguf" "$tmp/q.gguf" Q4_K_M 2>/dev/null
 cmp -s "$tmp/q.gguf" "$M/tiny-llama-q-Q4_K_M.gguf" ||
     fail "quantize Q4_K_M: the file differs from llama-quantize's"
+# random: a qwen3 model with the stories vocabulary loads and generates
+"$KEN" model random --arch qwen3 --vocab "$M/stories260K.gguf" --n-embd 32 --seed 1 -o "$tmp/r.gguf" 2>/dev/null
+out=$("$KEN" model generate --model "$tmp/r.gguf" -p "Once upon a time" -n 4 --ignore-eos)
+[[ -n $out ]] || fail "random model generated nothing"
 "$KEN" model generate --help | grep -q "usage: ken model generate" || fail "help"
 echo "model_run: ok"
