@@ -17,6 +17,8 @@
  * references: no implicit FMA contraction (GCC in ISO mode does none). */
 #if defined(__clang__)
 #pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
 #endif
 
 #define TGT __attribute__((target("avx2,fma,f16c")))

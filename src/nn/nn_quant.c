@@ -8,6 +8,15 @@
 #include <float.h>
 #include <math.h>
 
+/* Byte identity with llama-quantize needs the float operations exactly as
+ * written: no contraction into FMAs, even with -march=native (see
+ * nn_kquant.c). */
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
 /* ------------------------------------------------------------ type table */
 
 typedef struct {
