@@ -4,10 +4,11 @@
  * make_q3_quants and make_qkx2_quants, same float operations in the same
  * order, so the bytes equal llama-quantize's), and the dequantizers.
  *
- * Byte identity depends on float rounding: these loops must not be
- * vectorized or contracted into FMAs differently from the reference, hence
- * the pragma below (the build is ISO C, where GCC does not contract, but
- * clang would contract within one expression). */
+ * Byte identity depends on float rounding: no float operation here may be
+ * contracted into an FMA, hence the pragmas below (clang contracts within an
+ * expression by default, GCC in GNU mode everywhere; with -march=native
+ * either breaks identity with llama-quantize in most K-quant tensors —
+ * measured). */
 #include "nn/nn_impl.h"
 
 #include <math.h>
