@@ -17,9 +17,16 @@
  * rate at which weights are applied, not streamed), and us/matvec is the
  * time of the whole product.
  *
- *   bench_nn [--mib N] [--reps N] [--batch N] [--types Q4_0,Q4_K,...] [--simd scalar|avx2] */
+ * --kernels instead times the dot-product kernels alone, single thread, in
+ * cache (64 rows of 4096), by thread CPU time (so a busy machine does not
+ * distort it much): ns per row and GB/s for the scalar reference and each
+ * SIMD level, and the speed-up over the reference.
+ *
+ *   bench_nn [--mib N] [--reps N] [--batch N] [--types Q4_0,Q4_K,...] [--simd scalar|avx2]
+ *   bench_nn --kernels [--types ...] */
 #include "nn/nn.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,32 +105,104 @@ static double mem_read_gbs(ken_pool *pool, const void *buf, size_t bytes, int re
     return gbs;
 }
 
-/* ------------------------------------------------------------ matvec */
+/* ------------------------------------------------------------ kernels */
 
 static const ken_dtype all_types[] = {
     KEN_DT_F32, KEN_DT_F16, KEN_DT_BF16, KEN_DT_Q8_0, KEN_DT_Q4_0, KEN_DT_Q4_1, KEN_DT_Q5_0,
     KEN_DT_Q5_1, KEN_DT_Q2_K, KEN_DT_Q3_K, KEN_DT_Q4_K, KEN_DT_Q5_K, KEN_DT_Q6_K,
 };
 
+
+static double thread_cpu_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* Best-of-reps thread CPU time of one dot product of a 4096-row, in cache. */
+static double time_kernel(ken_nn_dot_fn f, const uint8_t *w, size_t rb, const void *xq, int reps) {
+    const int rows = 64, iters = 20;
+    double best = 1e30;
+    volatile float sink = 0;
+    for (int r = 0; r < reps; r++) {
+        double t0 = thread_cpu_s();
+        for (int it = 0; it < iters; it++)
+            for (int k = 0; k < rows; k++) sink += f(w + (size_t)k * rb, xq, 4096);
+        double t = thread_cpu_s() - t0;
+        if (t < best) best = t;
+    }
+    (void)sink;
+    return best / (rows * iters);
+}
+
+static bool type_selected(const char *types, const char *name);
+
+static void bench_kernels(const char *types, int reps) {
+    const int64_t n = 4096;
+    float *rows = malloc(sizeof(float) * 64 * (size_t)n);
+    for (int64_t i = 0; i < 64 * n; i++) rows[i] = rnd() * 0.05f;
+    printf("# bench_nn --kernels: one dot product of n=4096, in cache, thread CPU time, best of %d\n", reps);
+    printf("# %-6s %-7s %9s %9s %8s\n", "type", "simd", "ns/row", "GB/s", "speedup");
+    for (size_t k = 0; k < sizeof all_types / sizeof all_types[0]; k++) {
+        const ken_dtype type = all_types[k];
+        if (!type_selected(types, ken_dtype_name(type))) continue;
+        const size_t rb = ken_nn_row_bytes(type, n);
+        const ken_dtype at = ken_nn_act_type(type);
+        uint8_t *w = malloc(rb * 64), *xq = malloc(ken_nn_row_bytes(at, n));
+        for (int r = 0; r < 64; r++) ken_nn_quantize_row(type, rows + r * n, w + (size_t)r * rb, n);
+        ken_nn_quantize_act(at, rows, xq, n);
+        double ref = 0;
+        for (int lvl = 0; lvl <= (int)ken_nn_simd_detected(); lvl++) {
+            ken_nn_dot_fn f = ken_nn_dot_kernel(type, (ken_nn_simd)lvl);
+            if (!f) continue;
+            const double t = time_kernel(f, w, rb, xq, reps);
+            if (lvl == 0) ref = t;
+            printf("  %-6s %-7s %9.1f %9.2f %8.2f\n", ken_dtype_name(type),
+                   ken_nn_simd_name((ken_nn_simd)lvl), t * 1e9, (double)rb / t / 1e9, ref / t);
+        }
+        free(w);
+        free(xq);
+    }
+    free(rows);
+}
+
+/* ------------------------------------------------------------ matvec */
+
+
+/* True when types (comma-separated names, NULL = all) lists name. */
+static bool type_selected(const char *types, const char *name) {
+    if (!types) return true;
+    const size_t n = strlen(name);
+    for (const char *p = strstr(types, name); p; p = strstr(p + 1, name))
+        if ((p == types || p[-1] == ',') && (p[n] == 0 || p[n] == ',')) return true;
+    return false;
+}
+
 int main(int argc, char **argv) {
     size_t mib = 64;
     int reps = 15, batch = 1;
+    bool kernels = false;
     const char *types = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--mib") && i + 1 < argc) mib = (size_t)atoi(argv[++i]);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--kernels")) kernels = true;
         else if (!strcmp(argv[i], "--types") && i + 1 < argc) types = argv[++i];
         else if (!strcmp(argv[i], "--simd") && i + 1 < argc) {
             ++i;
             ken_nn_simd_set(!strcmp(argv[i], "scalar") ? KEN_NN_SIMD_NONE : KEN_NN_SIMD_AVX2);
         } else {
             fprintf(stderr, "usage: bench_nn [--mib N] [--reps N] [--batch N] [--types T,T] "
-                            "[--simd scalar|avx2]\n");
+                            "[--simd scalar|avx2] [--kernels]\n");
             return 1;
         }
     }
     if (mib < 1 || reps < 1 || batch < 1 || batch > 4096) return 1;
+    if (kernels) {
+        bench_kernels(types, reps);
+        return 0;
+    }
     const int64_t n_in = 4096;
     const size_t bytes = mib << 20;
     uint8_t *buf = malloc(bytes);
@@ -152,11 +231,7 @@ int main(int argc, char **argv) {
     for (size_t k = 0; k < sizeof all_types / sizeof all_types[0]; k++) {
         const ken_dtype type = all_types[k];
         const char *name = ken_dtype_name(type);
-        if (types) {
-            const char *p = strstr(types, name);
-            size_t n = strlen(name);
-            if (!p || (p[n] && p[n] != ',') || (p != types && p[-1] != ',')) continue;
-        }
+        if (!type_selected(types, name)) continue;
         const size_t rb = ken_nn_row_bytes(type, n_in);
         const int64_t n_out = (int64_t)(bytes / rb);
         for (int64_t r = 0; r < 64 && r < n_out; r++)
