@@ -210,8 +210,14 @@ static void test_quantize_rows(void) {
         free(a);
         free(b);
     }
-    uint8_t dst[64];
+    uint8_t dst[512];
     CHECK(ken_nn_quantize_rows(p, KEN_DT_Q8_K, x, 1, 256, dst) == KEN_ERR_INVALID);   /* not a weight type */
+    x[300] = NAN;
+    CHECK(ken_nn_quantize_rows(p, KEN_DT_Q4_0, x, 1, 512, dst) == KEN_ERR_FORMAT);
+    x[300] = -INFINITY;
+    CHECK(ken_nn_quantize_rows(p, KEN_DT_Q6_K, x, 1, 512, dst) == KEN_ERR_FORMAT);
+    x[300] = 1.0f;
+    CHECK(ken_nn_quantize_rows(p, KEN_DT_Q4_0, x, 1, 512, dst) == KEN_OK);
     CHECK(ken_nn_quantize_rows(p, KEN_DT_Q4_K, x, 1, 100, dst) == KEN_ERR_INVALID);
     CHECK(ken_nn_quantize_rows(p, KEN_DT_Q4_K, x, 0, 256, dst) == KEN_ERR_INVALID);
     ken_pool_free(p);
