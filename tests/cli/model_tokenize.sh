@@ -44,14 +44,17 @@ printf 'a\xffb' >"$tmp/bad.txt"
 out=$(tok --ids --no-add-special --model "$T/ggml-vocab-gpt-2.gguf" - <"$tmp/bad.txt")
 same "$out" "64 4210 65" "invalid UTF-8 becomes U+FFFD as in llama.cpp"
 
-# --- every llama.cpp test vector of one vocab through the CLI
+# --- llama.cpp test vectors through stdin: the empty and white-space-only ones,
+#     newlines, and the long mixed last one (all 46 are covered by conf_tok_vectors)
 if command -v python3 >/dev/null; then
-    python3 - "$KEN_BIN" "$T/ggml-vocab-qwen2.gguf" <<'EOF' || fail "qwen2 vectors via the CLI"
+    python3 - "$KEN_BIN" "$T/ggml-vocab-llama-spm.gguf" <<'EOF' || fail "llama-spm vectors via the CLI"
 import subprocess, sys
 ken, vocab = sys.argv[1], sys.argv[2]
 inp = open(vocab + ".inp", "rb").read().split(b"\n__ggml_vocab_test__\n")[:-1]
 out = open(vocab + ".out").read().split("\n")
 for i, text in enumerate(inp):
+    if i not in (2, 3, 4, 5, 6, 7, 8, 9, 10, 29, len(inp) - 1):
+        continue
     got = subprocess.run([ken, "model", "tokenize", "--ids", "--no-add-special", "--model",
                           vocab, "-"], input=text, capture_output=True, check=True).stdout
     if got.decode().split() != out[i].split():
