@@ -68,8 +68,9 @@ void ken_nn_quantize_row(ken_dtype t, const float *src, void *dst, int64_t n);
  * type t into dst (n_rows · ken_nn_row_bytes(t, n_per_row) bytes), rows
  * shared out over the pool's threads (pool may be NULL); the bytes do not
  * depend on the thread count. KEN_ERR_INVALID for a type that cannot be
- * quantized or a bad shape, KEN_ERR_FORMAT when src holds NaN or infinity
- * (ken_nn_quantize_row itself requires finite input). */
+ * quantized or a bad shape, KEN_ERR_FORMAT when src holds NaN, infinity or
+ * a magnitude above 2^100 (ken_nn_quantize_row itself requires such sane
+ * input: its float-to-integer conversions would overflow). */
 typedef struct ken_pool ken_pool;
 ken_status ken_nn_quantize_rows(ken_pool *pool, ken_dtype t, const float *src, int64_t n_rows,
                                 int64_t n_per_row, void *dst);

@@ -154,10 +154,11 @@ ken_status ken_nn_quantize_rows(ken_pool *pool, ken_dtype t, const float *src, i
                                 int64_t n_per_row, void *dst) {
     const size_t rb = ken_nn_row_bytes(t, n_per_row);
     if (!src || !dst || n_rows < 1 || !rb || !ken_nn_can_quantize(t)) return KEN_ERR_INVALID;
-    /* the quantizers convert scaled values to integers: NaN or infinity
-     * there would be undefined behaviour (llama-quantize refuses them too) */
+    /* the quantizers convert scaled values to integers: NaN, infinity, or
+     * values so large that max - min or Σx² overflow would make that
+     * undefined behaviour; no real weight comes near 2^100 */
     for (int64_t i = 0; i < n_rows * n_per_row; i++)
-        if (!isfinite(src[i])) return KEN_ERR_FORMAT;
+        if (!(fabsf(src[i]) <= 0x1p100f)) return KEN_ERR_FORMAT;
     quant_job q = {t, src, dst, n_rows, n_per_row, 0, rb};
     q.rows_per_chunk = (64 * 1024) / n_per_row;   /* ~64K values per chunk */
     if (q.rows_per_chunk < 1) q.rows_per_chunk = 1;

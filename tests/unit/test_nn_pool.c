@@ -216,8 +216,10 @@ static void test_quantize_rows(void) {
     CHECK(ken_nn_quantize_rows(p, KEN_DT_Q4_0, x, 1, 512, dst) == KEN_ERR_FORMAT);
     x[300] = -INFINITY;
     CHECK(ken_nn_quantize_rows(p, KEN_DT_Q6_K, x, 1, 512, dst) == KEN_ERR_FORMAT);
-    x[300] = 1.0f;
-    CHECK(ken_nn_quantize_rows(p, KEN_DT_Q4_0, x, 1, 512, dst) == KEN_OK);
+    x[300] = 3e38f;
+    CHECK(ken_nn_quantize_rows(p, KEN_DT_Q4_1, x, 1, 512, dst) == KEN_ERR_FORMAT);
+    x[300] = 1e29f;   /* large but fine */
+    CHECK(ken_nn_quantize_rows(p, KEN_DT_Q4_1, x, 1, 512, dst) == KEN_OK);
     CHECK(ken_nn_quantize_rows(p, KEN_DT_Q4_K, x, 1, 100, dst) == KEN_ERR_INVALID);
     CHECK(ken_nn_quantize_rows(p, KEN_DT_Q4_K, x, 0, 256, dst) == KEN_ERR_INVALID);
     ken_pool_free(p);
