@@ -383,20 +383,20 @@ ken_status ken_model_pool(ken_model_ctx *c, ken_pooling pooling, const float *st
     const int64_t E = c->m->n_embd;
     if (n <= 0) return ken_err_set(err, KEN_ERR_INVALID, "nothing to pool");
     switch (pooling) {
-    case KEN_POOL_MEAN:
+    case KEN_POOLING_MEAN:
         for (int64_t i = 0; i < E; i++) {
             float s = 0.0f;
             for (int64_t t = 0; t < n; t++) s += states[t * E + i];
             out[i] = s / (float)n;
         }
         return KEN_OK;
-    case KEN_POOL_CLS:
+    case KEN_POOLING_CLS:
         memcpy(out, states, (size_t)E * sizeof(float));
         return KEN_OK;
-    case KEN_POOL_LAST:
+    case KEN_POOLING_LAST:
         memcpy(out, states + (n - 1) * E, (size_t)E * sizeof(float));
         return KEN_OK;
-    case KEN_POOL_RANK:
+    case KEN_POOLING_RANK:
         return rank_head(c, states, out, err);
     default:
         return ken_err_set(err, KEN_ERR_INVALID, "pooling type %d cannot produce one vector",

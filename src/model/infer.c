@@ -129,9 +129,9 @@ ken_status ken_embed(ken_ctx *c, const char *text, size_t len, int pooling, int 
     ken_err_clear(&c->err);
     const ken_model *m = c->m;
     ken_pooling pool = pooling == KEN_EMBED_POOL_MODEL
-                           ? (ken_model_is_encoder(m) ? m->pooling : KEN_POOL_LAST)
+                           ? (ken_model_is_encoder(m) ? m->pooling : KEN_POOLING_LAST)
                            : (ken_pooling)pooling;
-    if (pool != KEN_POOL_MEAN && pool != KEN_POOL_CLS && pool != KEN_POOL_LAST)
+    if (pool != KEN_POOLING_MEAN && pool != KEN_POOLING_CLS && pool != KEN_POOLING_LAST)
         return ken_err_set(&c->err, KEN_ERR_INVALID, "pooling %d does not give an embedding "
                            "(use mean, cls or last)", (int)pool);
     int32_t *ids = NULL;
@@ -210,7 +210,7 @@ ken_status ken_rerank(ken_ctx *c, const char *query, size_t qlen, const char *pa
     float *out = malloc((size_t)KEN_MAX(m->n_cls_out, 1) * sizeof *out);
     if (!out) st = ken_err_set(&c->err, KEN_ERR_NOMEM, "out of memory");
     if (!st) st = ken_model_encode(c->mc, ids, (int64_t)n, &states, &c->err);
-    if (!st) st = ken_model_pool(c->mc, KEN_POOL_RANK, states, (int64_t)n, out, &c->err);
+    if (!st) st = ken_model_pool(c->mc, KEN_POOLING_RANK, states, (int64_t)n, out, &c->err);
     if (!st) *score = out[0];
     free(out);
     free(ids);

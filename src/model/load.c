@@ -218,9 +218,9 @@ static ken_status read_hparams(loader *L, ken_model *m) {
     char key[128];
     snprintf(key, sizeof key, "%s.attention.causal", L->arch);
     if (ken_gguf_get_bool(L->g, key, &b)) m->causal = b;
-    m->pooling = m->arch == KEN_ARCH_BERT ? KEN_POOL_CLS : KEN_POOL_NONE;
+    m->pooling = m->arch == KEN_ARCH_BERT ? KEN_POOLING_CLS : KEN_POOLING_NONE;
     if (m->arch == KEN_ARCH_BERT && key_u64(L, "pooling_type", &v)) {
-        if (v > KEN_POOL_RANK)
+        if (v > KEN_POOLING_RANK)
             return ken_err_set(L->err, KEN_ERR_UNSUPPORTED, "pooling type %llu not supported",
                                (unsigned long long)v);
         m->pooling = (ken_pooling)v;

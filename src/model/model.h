@@ -31,8 +31,8 @@ typedef enum {
 
 /* llama.cpp's enum llama_pooling_type numbering. */
 typedef enum {
-    KEN_POOL_UNSPEC = -1, KEN_POOL_NONE = 0, KEN_POOL_MEAN = 1, KEN_POOL_CLS = 2,
-    KEN_POOL_LAST = 3, KEN_POOL_RANK = 4
+    KEN_POOLING_UNSPEC = -1, KEN_POOLING_NONE = 0, KEN_POOLING_MEAN = 1, KEN_POOLING_CLS = 2,
+    KEN_POOLING_LAST = 3, KEN_POOLING_RANK = 4
 } ken_pooling;
 
 /* A linear layer: W (absent when w.data is NULL) and an optional bias. */

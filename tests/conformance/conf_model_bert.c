@@ -117,18 +117,18 @@ static void check_run(const char *run, const char *model, ken_pooling want_pool)
         CHECKF(cs >= 0.9999, "%s sentence %d: cosine %.6f", run, s, cs);
         /* overridden pooling: MEAN / CLS / LAST from the same states */
         float mean[1024], ref[1024];
-        CHECK(ken_model_pool(c, KEN_POOL_MEAN, states, nt, mean, &err) == KEN_OK);
+        CHECK(ken_model_pool(c, KEN_POOLING_MEAN, states, nt, mean, &err) == KEN_OK);
         for (int64_t i = 0; i < E; i++) {
             double sum = 0;
             for (int t = 0; t < nt; t++) sum += states[t * E + i];
             ref[i] = (float)(sum / nt);
         }
         CHECK(rel_err(mean, ref, E) < 1e-5);
-        CHECK(ken_model_pool(c, KEN_POOL_LAST, states, nt, mean, &err) == KEN_OK);
+        CHECK(ken_model_pool(c, KEN_POOLING_LAST, states, nt, mean, &err) == KEN_OK);
         CHECK(memcmp(mean, states + (nt - 1) * E, (size_t)E * 4) == 0);
-        CHECK(ken_model_pool(c, KEN_POOL_NONE, states, nt, mean, &err) == KEN_ERR_INVALID);
+        CHECK(ken_model_pool(c, KEN_POOLING_NONE, states, nt, mean, &err) == KEN_ERR_INVALID);
         /* no classification head in these files: rank pooling is refused */
-        CHECK(ken_model_pool(c, KEN_POOL_RANK, states, nt, mean, &err) == KEN_ERR_UNSUPPORTED);
+        CHECK(ken_model_pool(c, KEN_POOLING_RANK, states, nt, mean, &err) == KEN_ERR_UNSUPPORTED);
     }
     fprintf(stderr, "%-14s token states %.2e  pooled %.2e  min cosine %.8f\n", run, max_tok,
             max_pool, min_cos);
@@ -142,9 +142,9 @@ out:
     ken_gguf_close(g);
 }
 
-static void test_bge_cls(void) { check_run("tiny-bge-cls", "tiny-bge-cls-f32.gguf", KEN_POOL_CLS); }
+static void test_bge_cls(void) { check_run("tiny-bge-cls", "tiny-bge-cls-f32.gguf", KEN_POOLING_CLS); }
 static void test_bge_mean(void) {
-    check_run("tiny-bge-mean", "tiny-bge-mean-f32.gguf", KEN_POOL_MEAN);
+    check_run("tiny-bge-mean", "tiny-bge-mean-f32.gguf", KEN_POOLING_MEAN);
 }
 
 TEST_MAIN(test_bge_cls, test_bge_mean)

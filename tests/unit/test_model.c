@@ -469,7 +469,7 @@ static void test_bert_rank(void) {
     ken_model *m;
     REQUIRE(load(tpath("rerank.gguf"), &g, &m, &err) == KEN_OK);
     CHECK(ken_model_is_encoder(m));
-    CHECK_EQ_INT(m->pooling, KEN_POOL_RANK);
+    CHECK_EQ_INT(m->pooling, KEN_POOLING_RANK);
     CHECK_EQ_INT(m->n_cls_out, 1);
     ken_model_ctx *c = NULL;
     REQUIRE(ken_model_ctx_new(m, NULL, &c, &err) == KEN_OK);
@@ -478,7 +478,7 @@ static void test_bert_rank(void) {
     REQUIRE(ken_model_encode(c, toks, 7, &st, &err) == KEN_OK);
     /* every final state is a LayerNorm output: mean ~ mean(beta) */
     float score = 0;
-    CHECK(ken_model_pool(c, KEN_POOL_RANK, st, 7, &score, &err) == KEN_OK);
+    CHECK(ken_model_pool(c, KEN_POOLING_RANK, st, 7, &score, &err) == KEN_OK);
     const float *W = find_t("cls.weight"), *b = find_t("cls.bias");
     const float *Wo = find_t("cls.output.weight"), *bo = find_t("cls.output.bias");
     REQUIRE(W && b && Wo && bo);
