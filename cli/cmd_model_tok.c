@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define STDIN_MAX ((size_t)256 << 20)
+#define STDIN_MAX ((size_t)64 << 20)     /* the tokenizer's own limit */
 
 static void usage(FILE *f) {
     fputs("usage: ken model tokenize --model FILE [--ids] [--no-add-special] [--parse-special]\n"
@@ -62,16 +62,17 @@ static char *read_stdin(size_t *n, int *too_big) {
     while (p) {
         size_t r = fread(p + len, 1, cap - len, stdin);
         len += r;
+        if (len > STDIN_MAX) {
+            *too_big = 1;
+            free(p);
+            return NULL;
+        }
         if (r == 0) break;
         if (len == cap) {
-            if (cap >= STDIN_MAX) {
-                *too_big = 1;
-                free(p);
-                return NULL;
-            }
-            char *q = realloc(p, cap * 2);
+            size_t ncap = cap * 2 > STDIN_MAX + 1 ? STDIN_MAX + 1 : cap * 2;
+            char *q = realloc(p, ncap);
             if (!q) free(p);
-            p = q, cap *= 2;
+            p = q, cap = ncap;
         }
     }
     if (p && ferror(stdin)) free(p), p = NULL;
@@ -155,7 +156,7 @@ int cmd_model_tokenize(int argc, char **argv) {
     if (!strcmp(text, "-")) {
         int too_big = 0;
         if (!(buf = read_stdin(&len, &too_big))) {
-            fprintf(stderr, "ken: model tokenize: %s\n", too_big ? "standard input exceeds 256 MiB"
+            fprintf(stderr, "ken: model tokenize: %s\n", too_big ? "standard input exceeds 64 MiB"
                                                                  : "cannot read standard input");
             return too_big ? EXIT_INPUT : EXIT_INTERNAL;
         }

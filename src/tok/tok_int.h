@@ -79,7 +79,7 @@ ken_status tok_cache_store(tok_cache *c, tok_cache_slot *s, const char *w, size_
 void tok_cache_free(tok_cache *c);
 
 /* Caps: a text larger than this is refused (KEN_ERR_LIMIT). */
-#define TOK_TEXT_MAX ((size_t)256 << 20)
+#define TOK_TEXT_MAX ((size_t)64 << 20)   /* peak memory is ~10-20x the text */
 
 /* ------------------------------------------------------------ vocab */
 
