@@ -226,8 +226,13 @@ static void name_attrs(ken_vocab *v, const ken_gguf *g) {
             name[i] = (char)(nm.p[i] >= 'A' && nm.p[i] <= 'Z' ? nm.p[i] + 32 : nm.p[i]);
         name[n] = 0;
     }
+    ken_gguf_str ar = { "", 0 };
+    char arch[64] = "";
+    if (ken_gguf_get_str(g, "general.architecture", &ar) && ar.n < sizeof arch)
+        memcpy(arch, ar.p, ar.n), arch[ar.n] = 0;
     if (strstr(v->pre_name, "jina-v2-de") || strstr(v->pre_name, "jina-v2-es") ||
-        strstr(v->pre_name, "jina-v2-code")) {
+        strstr(v->pre_name, "jina-v2-code") || strstr(arch, "nomic-bert-moe") ||
+        strstr(arch, "jina-bert-v3")) {
         int32_t id = tok_vocab_find(v, "<mask>", 6);
         if (id >= 0) v->attrs[id] |= TOK_ATTR_LSTRIP;
     } else if (strstr(name, "phi-3") || strstr(name, "phi3")) {
