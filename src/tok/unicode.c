@@ -70,9 +70,7 @@ uint16_t tok_cpt_flags(uint32_t cp) {
 
 uint32_t tok_cpt_tolower(uint32_t cp) {
     if (cp >= N_CPTS || (cp >= 0xD800 && cp <= 0xDFFF)) return cp;
-    /* Python's str.lower() (which built llama.cpp's table) maps U+0130 to two
-     * code points, so the one-to-one table leaves it alone. */
-    if (cp == 0x130) return cp;
+    /* llama.cpp's table is UnicodeData's simple lowercase mapping, as utf8proc's */
     return (uint32_t)utf8proc_tolower((utf8proc_int32_t)cp);
 }
 

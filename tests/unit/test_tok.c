@@ -62,7 +62,8 @@ static void test_flags(void) {
     CHECK(tok_cpt_flags(0x378) & TOK_CF_UNDEF);
     CHECK(tok_cpt_flags(0x110000) & TOK_CF_UNDEF);
     CHECK_EQ_INT(tok_cpt_tolower('A'), 'a');
-    CHECK_EQ_INT(tok_cpt_tolower(0x130), 0x130);              /* as llama.cpp's table */
+    CHECK_EQ_INT(tok_cpt_tolower(0x130), 'i');                /* simple mapping, as llama.cpp */
+    CHECK_EQ_INT(tok_cpt_tolower(0x1C5), 0x1C6);
     CHECK_EQ_INT(tok_cpt_nfd_first(0xE9), 'e');
     CHECK_EQ_INT(tok_cpt_nfd_first(0xD55C), 0x1112);          /* Hangul: leading jamo */
 }
