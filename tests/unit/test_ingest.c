@@ -231,6 +231,10 @@ static void test_gzip(void) {
     CHECKF(strstr(strstr(r.docs[0].text.data, "gzip stream.") + 1, "gzip stream.") != NULL, "%s",
            r.docs[0].text.data);
     ti_free(&r);
+    /* cut right after the header: detection says so too */
+    ken_err_clear(&e);
+    CHECK(ken_ingest_detect("notes.md.gz", gz, 10, &e) == NULL);
+    CHECKF(ti_contains(e.msg, "truncated"), "msg: %s", e.msg);
     /* truncated stream */
     CHECK_EQ_INT(ti_parse("notes.md.gz", gz, gn - 12, NULL, &r, &e), KEN_ERR_FORMAT);
     CHECKF(ti_contains(e.msg, "gzip"), "msg: %s", e.msg);
