@@ -57,8 +57,35 @@ static size_t find_stop(const char *s, size_t n, const ken_gen_opts *o) {
 
 typedef struct {
     ken_buf text;
-    size_t emitted;
+    size_t emitted;      /* bytes already handed to the callback */
 } gen_out;
+
+/* Appends a token's text, finds stop strings in the new tail, hands the
+ * text that became final to the callback. Returns a ken_stop_reason when
+ * generation must stop, -1 to go on. */
+static int take_piece(gen_out *out, const ken_gen_opts *o, int32_t id, const char *piece,
+                      size_t pl, ken_status *st) {
+    size_t before = out->text.len, max_stop = 0;
+    if (piece && pl && (*st = ken_buf_append(&out->text, piece, pl))) return KEN_STOP_MAX_TOKENS;
+    const char *t = out->text.data ? out->text.data : "";
+    for (size_t i = 0; i < o->n_stop; i++) max_stop = KEN_MAX(max_stop, strlen(o->stop[i]));
+    /* a stop string ending in the new text starts at most max_stop - 1 before it */
+    size_t from = before > max_stop ? before - max_stop + 1 : 0;
+    size_t stop_at = from + find_stop(t + from, out->text.len - from, o);
+    size_t final = stop_at;
+    if (stop_at == out->text.len)
+        final = out->text.len - KEN_MAX(stop_overlap(t, out->text.len, o),
+                                         utf8_tail(t, out->text.len));
+    if (final < out->emitted) final = out->emitted;
+    int halt = o->on_token ? o->on_token(o->ud, id, t + out->emitted, final - out->emitted) : 0;
+    out->emitted = final;
+    if (stop_at < out->text.len) {
+        out->text.len = stop_at;
+        out->text.data[stop_at] = 0;
+        return KEN_STOP_STRING;
+    }
+    return halt ? KEN_STOP_CALLBACK : -1;
+}
 
 static ken_status run_prompt(ken_ctx *c, const char *prompt, size_t len, const ken_gen_opts *o,
                              int32_t **ids, size_t *n) {
@@ -121,31 +148,13 @@ ken_status ken_generate(ken_ctx *c, const char *prompt, size_t len, const ken_ge
         S.n_generated++;
         size_t pl = 0;
         const char *piece = ken_tok_piece(m->vocab, id, false, &pl);
-        if (piece && pl && (st = ken_buf_append(&out.text, piece, pl))) {
+        int r = take_piece(&out, &o, id, piece, pl, &st);
+        if (st) {
             ken_err_set(&c->err, st, "generated text too long");
             break;
         }
-        size_t stop_at = find_stop(out.text.data ? out.text.data : "", out.text.len, &o);
-        size_t final = stop_at;
-        if (stop_at == out.text.len) {
-            size_t hold = KEN_MAX(stop_overlap(out.text.data ? out.text.data : "", out.text.len, &o),
-                                  utf8_tail(out.text.data ? out.text.data : "", out.text.len));
-            final = out.text.len - hold;
-        }
-        if (final < out.emitted) final = out.emitted;
-        int halt = 0;
-        if (o.on_token)
-            halt = o.on_token(o.ud, id, out.text.data ? out.text.data + out.emitted : "",
-                              final - out.emitted);
-        out.emitted = final;
-        if (stop_at < out.text.len) {
-            out.text.len = stop_at;
-            out.text.data[stop_at] = 0;
-            S.reason = KEN_STOP_STRING;
-            break;
-        }
-        if (halt) {
-            S.reason = KEN_STOP_CALLBACK;
+        if (r >= 0) {
+            S.reason = (ken_stop_reason)r;
             break;
         }
         if (k + 1 == max) break;
