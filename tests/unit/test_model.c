@@ -42,6 +42,9 @@ typedef struct {
 static tens T[MAXT];
 static int nT;
 
+/* Called after the standard metadata (overrides keys: hostile values). */
+static void (*meta_hook)(ken_gguf_writer *w);
+
 /* Applied to every tensor's values before writing (LoRA merging). */
 static void (*mutate)(const char *name, float *d, uint64_t n0, uint64_t n1);
 
@@ -146,6 +149,7 @@ static void write_model(const spec *s, const char *path) {
         ken_gguf_set_f32(w, k, 10000.0f);
     }
 #undef KU
+    if (meta_hook) meta_hook(w);
     add_t(s, w, "token_embd.weight", s->E, s->V, 1.0f, 0);
     if (s->bert) {
         add_t(s, w, "position_embd.weight", s->E, s->ctx, 0.3f, 0);
@@ -316,6 +320,48 @@ static void expect_fail(const spec *s, ken_status want, const char *needle) {
         ken_model_free(m);
         ken_gguf_close(g);
     }
+}
+
+static void hook_heads0(ken_gguf_writer *w) { ken_gguf_set_u32(w, "llama.attention.head_count", 0); }
+static void hook_heads_arr(ken_gguf_writer *w) {
+    uint32_t v[2] = {4, 4};
+    ken_gguf_set_arr(w, "llama.attention.head_count", KEN_GGUF_UINT32, v, 2);
+}
+static void hook_rope_odd(ken_gguf_writer *w) { ken_gguf_set_u32(w, "llama.rope.dimension_count", 7); }
+static void hook_yarn(ken_gguf_writer *w) { ken_gguf_set_str(w, "llama.rope.scaling.type", "yarn"); }
+static void hook_no_layers(ken_gguf_writer *w) { ken_gguf_set_str(w, "llama.block_count", "two"); }
+static void hook_eps(ken_gguf_writer *w) { ken_gguf_set_f32(w, "llama.attention.layer_norm_rms_epsilon", -1.0f); }
+static void hook_ctx_huge(ken_gguf_writer *w) { ken_gguf_set_u64(w, "llama.context_length", 1ull << 40); }
+static void hook_linear(ken_gguf_writer *w) {
+    ken_gguf_set_str(w, "llama.rope.scaling.type", "linear");
+    ken_gguf_set_f32(w, "llama.rope.scaling.factor", 4.0f);
+}
+
+static void test_bad_metadata(void) {
+    struct { void (*hook)(ken_gguf_writer *); ken_status want; const char *needle; } cases[] = {
+        {hook_heads0, KEN_ERR_UNSUPPORTED, "head_count"},
+        {hook_heads_arr, KEN_ERR_UNSUPPORTED, "per-layer"},
+        {hook_rope_odd, KEN_ERR_UNSUPPORTED, "rope.dimension_count"},
+        {hook_yarn, KEN_ERR_UNSUPPORTED, "yarn"},
+        {hook_no_layers, KEN_ERR_FORMAT, "block_count"},
+        {hook_eps, KEN_ERR_FORMAT, "epsilon"},
+        {hook_ctx_huge, KEN_ERR_UNSUPPORTED, "context_length"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        meta_hook = cases[i].hook;
+        expect_fail(&llama_spec, cases[i].want, cases[i].needle);
+    }
+    /* linear RoPE scaling is read: positions advance 4x slower */
+    meta_hook = hook_linear;
+    write_model(&llama_spec, tpath("bad.gguf"));
+    meta_hook = NULL;
+    ken_err err;
+    ken_gguf *g;
+    ken_model *m;
+    REQUIRE(load(tpath("bad.gguf"), &g, &m, &err) == KEN_OK);
+    CHECK(fabsf(m->rope_freq_scale - 0.25f) < 1e-7f);
+    ken_model_free(m);
+    ken_gguf_close(g);
 }
 
 static void test_bad_files(void) {
@@ -627,5 +673,5 @@ static void teardown(void) {
     free_tensors();
 }
 
-TEST_MAIN(setup, test_ops, test_sampler, test_decoders, test_context_limit, test_bad_files,
+TEST_MAIN(setup, test_ops, test_sampler, test_decoders, test_context_limit, test_bad_files, test_bad_metadata,
           test_lora, test_bert_rank, teardown)
