@@ -45,10 +45,19 @@ static bool is_white_space(uint32_t cp) {
            cp == 0x202F || cp == 0x205F || cp == 0x3000;
 }
 
+/* llama.cpp's table is Unicode 15.1; utf8proc 2.8 knows 15.0. These are all
+ * of 15.1's 627 new characters (CJK Extension I and five symbols). */
+static uint16_t unicode_15_1(uint32_t cp) {
+    if (cp >= 0x2EBF0 && cp <= 0x2EE5D) return TOK_CF_LETTER;
+    if ((cp >= 0x2FFC && cp <= 0x2FFF) || cp == 0x31EF) return TOK_CF_SYMBOL;
+    return TOK_CF_UNDEF;
+}
+
 static uint16_t compute_flags(uint32_t cp) {
     uint16_t f;
     if (cp >= 0xD800 && cp <= 0xDFFF) f = TOK_CF_CONTROL;       /* Cs */
     else f = category_flags(utf8proc_category((utf8proc_int32_t)cp));
+    if (f == TOK_CF_UNDEF) f = unicode_15_1(cp);
     if (is_white_space(cp)) f |= TOK_CF_SPACE;
     return f;
 }

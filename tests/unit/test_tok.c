@@ -60,6 +60,9 @@ static void test_flags(void) {
     CHECK(tok_cpt_flags('$') & TOK_CF_SYMBOL);
     CHECK(tok_cpt_flags(0x4E00) & TOK_CF_LETTER);
     CHECK(tok_cpt_flags(0x378) & TOK_CF_UNDEF);
+    CHECK(tok_cpt_flags(0x2EBF0) & TOK_CF_LETTER);            /* Unicode 15.1, as llama.cpp */
+    CHECK(tok_cpt_flags(0x31EF) & TOK_CF_SYMBOL);
+    CHECK(tok_cpt_flags(0x2EE5E) & TOK_CF_UNDEF);
     CHECK(tok_cpt_flags(0x110000) & TOK_CF_UNDEF);
     CHECK_EQ_INT(tok_cpt_tolower('A'), 'a');
     CHECK_EQ_INT(tok_cpt_tolower(0x130), 'i');                /* simple mapping, as llama.cpp */
