@@ -16,6 +16,9 @@ int cmd_rm(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
+int cmd_search(int argc, char **argv);           /* cli/cmd_search.c */
+int cmd_ask(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 /* ken model SUB ...: argv[0] is the model subcommand ("info", "tokenize"). */
 int cmd_model_info(int argc, char **argv);       /* cli/cmd_model_info.c */
 int cmd_model_tokenize(int argc, char **argv);   /* cli/cmd_model_tok.c */
@@ -23,5 +26,7 @@ int cmd_model_generate(int argc, char **argv);   /* cli/cmd_model_run.c */
 int cmd_model_embed(int argc, char **argv);
 int cmd_model_rerank(int argc, char **argv);
 int cmd_model_logits(int argc, char **argv);
+int cmd_model_quantize(int argc, char **argv);
+int cmd_model_random(int argc, char **argv);
 
 #endif

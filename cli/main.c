@@ -21,7 +21,10 @@ static const command commands[] = {
     {"ls", cmd_ls, "list documents"},
     {"show", cmd_show, "show a document or a chunk"},
     {"stats", cmd_stats, "counts and sizes of the knowledge base"},
-    {"model", NULL, "GGUF models: info, tokenize, generate, embed, rerank, logits"},
+    {"search", cmd_search, "BM25 search over the chunks, with filters"},
+    {"ask", cmd_ask, "answer a question from the knowledge base, with citations"},
+    {"eval", cmd_eval, "evaluate retrieval on a BEIR-style test collection"},
+    {"model", NULL, "GGUF models: info, tokenize, generate, embed, rerank, logits, quantize, random"},
 };
 
 static const command model_commands[] = {
@@ -31,6 +34,8 @@ static const command model_commands[] = {
     {"embed", cmd_model_embed, "embedding vectors of texts (encoder models)"},
     {"rerank", cmd_model_rerank, "relevance scores of passages for a query (cross-encoders)"},
     {"logits", cmd_model_logits, "write the logits of every position (float32 LE)"},
+    {"quantize", cmd_model_quantize, "convert a model's tensors to another type"},
+    {"random", cmd_model_random, "write a random-weight model with a real tokenizer"},
 
 };
 

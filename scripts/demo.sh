@@ -8,7 +8,9 @@ db=${KEN_DB:-.ken/demo.db}
 rm -f "$db" "$db-wal" "$db-shm"
 run() { echo "\$ ken $*"; "$ken" --db "$db" "$@"; echo; }
 
-run add README.md docs patterns demo/corpus
+inputs=()
+for p in README.md docs patterns demo/corpus; do [ -e "$p" ] && inputs+=("$p"); done
+run add "${inputs[@]}"
 run stats
 run ls --limit 8
 if "$ken" --help | grep -q "^  ask "; then
