@@ -21,6 +21,12 @@ static ken_status alloc_scratch(ken_model_ctx *c, ken_err *err) {
     int64_t nb = c->n_batch, E = m->n_embd;
     int64_t nq = m->n_head * m->head_dim, nkv = m->n_head_kv * m->head_dim;
     int64_t wide = KEN_MAX(KEN_MAX(E, nq), m->n_ff);
+    /* a bound on what a file's hyper-parameters can make us allocate */
+    double floats = (double)nb * (double)(2 * E + 2 * nq + 2 * nkv + 2 * m->n_ff + wide) +
+                    (double)c->n_threads * (double)c->n_ctx;
+    if (floats > (double)(1u << 30))
+        return ken_err_set(err, KEN_ERR_LIMIT, "scratch for a batch of %lld tokens would take "
+                           "%.1f GiB: lower n_batch", (long long)nb, floats * 4 / (1u << 30));
     ken_status st;
     if ((st = alloc_f(&c->x, nb, E)) || (st = alloc_f(&c->h, nb, E)) ||
         (st = alloc_f(&c->q, nb, nq)) || (st = alloc_f(&c->k, nb, nkv)) ||
