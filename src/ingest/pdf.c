@@ -138,7 +138,7 @@ static ken_status read_outline(PopplerDocument *pdf, toc *t) {
         poppler_index_iter_free(stack[depth]);
         g_free(titles[depth]);
     }
-    qsort(t->v, t->n, sizeof *t->v, cmp_toc);
+    if (t->n > 1) qsort(t->v, t->n, sizeof *t->v, cmp_toc);
     return st;
 }
 

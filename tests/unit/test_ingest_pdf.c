@@ -223,4 +223,24 @@ static void test_outline(void) {
     ken_buf_free(&b);
 }
 
-TEST_MAIN(test_pages, test_bad_pdfs, test_outline)
+/* Regression (found by fuzz_ingest): an outline without a usable entry made
+ * qsort see a NULL array (undefined behaviour; UBSan stops the test). */
+static void test_outline_regression(void) {
+    const char *src = getenv("KEN_SRC");
+    char p[1024];
+    snprintf(p, sizeof p, "%s/tests/fuzz/corpus/fuzz_ingest/regress_pdf_empty_outline", src ? src : "..");
+    ken_buf b;
+    ken_buf_init(&b, 0);
+    ken_err e;
+    REQUIRE(ken_file_read(p, 1 << 20, &b, &e) == KEN_OK && b.len > 1);
+    memmove(b.data, b.data + 1, b.len - 1);      /* the fuzzer's first byte picks the name */
+    b.len--;
+    ti_result r;
+    ken_status st;
+    CHECK(parse_quiet("r.pdf", &b, b.len, &r, &e, &st) == 0);
+    CHECKF(st == KEN_OK || st == KEN_ERR_FORMAT, "%d %s", st, e.msg);
+    ti_free(&r);
+    ken_buf_free(&b);
+}
+
+TEST_MAIN(test_pages, test_bad_pdfs, test_outline, test_outline_regression)
