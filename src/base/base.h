@@ -74,6 +74,9 @@ void ken_sha256_final(ken_sha256 *s, uint8_t out[32]);
 /* Hex digest of p[0..n) into out (65 bytes with the NUL). */
 void ken_sha256_hex(const void *p, size_t n, char out[65]);
 void ken_hex(const uint8_t *p, size_t n, char *out);   /* out: 2n+1 bytes */
+/* Tests and benchmarks: force the portable compression (true) or pick the
+ * fastest the CPU has (false). Returns whether a SIMD path is now in use. */
+bool ken_sha256_use_ref(bool ref);
 
 /* 64-bit FNV-1a, for hash tables. */
 uint64_t ken_hash64(const void *p, size_t n);

@@ -31,6 +31,7 @@ typedef struct {
     const char *item;
     int64_t source_id;
     const char *uri;
+    const char *file_hash;    /* hex SHA-256 of the source bytes */
     int64_t mtime;
     ken_status fail;          /* a store failure inside a callback */
 } add_ctx;
@@ -54,7 +55,11 @@ static void warn_cb(void *ud, const char *msg) {
 
 static bool cancelled(add_ctx *c) { return c->o && c->o->cancel && *c->o->cancel; }
 
-static void doc_hash(const ken_idoc *d, char out[65]) {
+/* The content hash of a document. A document that is a whole file is
+ * determined by the file's bytes, whose hash is already known, so only a
+ * document cut out of a larger file (JSON/JSONL) hashes its own text: this
+ * saves a second SHA-256 pass over every file. */
+static void doc_hash(const ken_idoc *d, const char *file_hash, char out[65]) {
     ken_sha256 s;
     uint8_t md[32];
     ken_sha256_init(&s);
@@ -63,7 +68,8 @@ static void doc_hash(const ken_idoc *d, char out[65]) {
         if (parts[i]) ken_sha256_update(&s, parts[i], strlen(parts[i]));
         ken_sha256_update(&s, "\0", 1);
     }
-    ken_sha256_update(&s, d->text.data ? d->text.data : "", d->text.len);
+    if (!d->ext_id && file_hash) ken_sha256_update(&s, file_hash, strlen(file_hash));
+    else ken_sha256_update(&s, d->text.data ? d->text.data : "", d->text.len);
     ken_sha256_final(&s, md);
     ken_hex(md, 32, out);
 }
@@ -83,7 +89,7 @@ static int on_doc(void *ud, ken_idoc *d) {
     add_ctx *c = ud;
     ken_store *s = c->kb->store;
     char hash[65];
-    doc_hash(d, hash);
+    doc_hash(d, c->file_hash, hash);
     const char *key = d->ext_id && *d->ext_id ? d->ext_id : c->uri;
     found_doc f = {0};
     ken_status st = s->ops->doc_find(s, c->collection, key, find_cb, &f);
@@ -200,6 +206,7 @@ static ken_status ingest_bytes(add_ctx *c, const char *item, const char *uri,
     if (st) return ken_kb_store_err(c->kb, st, "writing a source");
     c->item = item;
     c->uri = uri;
+    c->file_hash = hash;
     c->mtime = mtime;
     c->fail = KEN_OK;
     uint64_t before = c->st->added + c->st->updated;

@@ -40,6 +40,33 @@ static void test_sha256(void) {
     CHECK_EQ_STR(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
+/* The SHA-NI path (when the CPU has it) against the portable one, on every
+ * length from 0 to 300 and on odd update splits. */
+static void test_sha256_paths(void) {
+    uint8_t data[300];
+    uint32_t x = 12345;
+    for (size_t i = 0; i < sizeof data; i++) {
+        x = x * 1103515245u + 12345u;
+        data[i] = (uint8_t)(x >> 16);
+    }
+    bool simd = ken_sha256_use_ref(false);
+    fprintf(stderr, "sha256: SIMD path %s\n", simd ? "in use" : "not available");
+    for (size_t n = 0; n <= sizeof data; n++) {
+        char a[65], b[65];
+        ken_sha256_use_ref(true);
+        ken_sha256_hex(data, n, a);
+        ken_sha256_use_ref(false);
+        ken_sha256 s;
+        uint8_t md[32];
+        ken_sha256_init(&s);
+        ken_sha256_update(&s, data, n / 3);
+        ken_sha256_update(&s, data + n / 3, n - n / 3);
+        ken_sha256_final(&s, md);
+        ken_hex(md, 32, b);
+        CHECKF(strcmp(a, b) == 0, "length %zu", n);
+    }
+}
+
 static void test_utf8(void) {
     CHECK(ken_utf8_valid("abc", 3));
     CHECK(ken_utf8_valid("\xC3\xA9", 2));
@@ -116,4 +143,4 @@ static void test_jw(void) {
     ken_buf_free(&b);
 }
 
-TEST_MAIN(test_buf, test_sha256, test_utf8, test_decode, test_normalize, test_jw)
+TEST_MAIN(test_buf, test_sha256, test_sha256_paths, test_utf8, test_decode, test_normalize, test_jw)
