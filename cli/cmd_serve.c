@@ -1,0 +1,140 @@
+/* cmd_serve.c: `ken serve` (the HTTP server, see include/ken_server.h) and
+ * `ken key create` (API keys). Parses arguments, installs SIGINT/SIGTERM
+ * handlers that raise the stop flag, and calls the library. */
+#include "cli.h"
+#include "ken.h"
+#include "ken_server.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cmd_serve(int argc, char **argv);
+int cmd_key(int argc, char **argv);
+
+static volatile sig_atomic_t stop_signal;
+static volatile int stop_flag;
+
+static void on_signal(int sig) {
+    (void)sig;
+    stop_signal = 1;
+    stop_flag = 1;
+}
+
+static const char serve_help[] =
+    "usage: ken serve [--listen HOST:PORT] [--threads N] [--no-auth] [--model FILE]\n"
+    "                 [--embed-model FILE] [--web DIR] [--max-body BYTES]\n"
+    "                 [--max-generations N] [--queue N] [--timeout SECONDS]\n\n"
+    "Serves the knowledge base over HTTP: the JSON API under /api/v1, OpenAI-compatible\n"
+    "endpoints under /v1 (models, chat/completions, embeddings), /healthz, /readyz and\n"
+    "the web UI at /. Every endpoint but the health probes needs an API key\n"
+    "(`ken key create`) sent as `Authorization: Bearer KEY`.\n\n"
+    "options:\n"
+    "  --listen HOST:PORT   address (default 127.0.0.1:8080; port 0: any free port)\n"
+    "  --threads N          concurrent requests on the store (default 4)\n"
+    "  --no-auth            no keys needed (loopback addresses only)\n"
+    "  --model FILE         GGUF decoder for chat (default: extractive answers);\n"
+    "                       an encoder given here serves /v1/embeddings\n"
+    "  --embed-model FILE   GGUF encoder for /v1/embeddings\n"
+    "  --web DIR            the web UI's folder (default: web/ next to the binary)\n"
+    "  --max-body BYTES     request body limit (default 33554432)\n"
+    "  --max-generations N  answers generated at once (default 2)\n"
+    "  --queue N            answers waiting beyond that; more get 429 (default 8)\n"
+    "  --timeout SECONDS    per request (default 60)\n\n"
+    "Stops on SIGINT/SIGTERM after in-flight requests finish.\n";
+
+static const char key_help[] =
+    "usage: ken key create --scope read|write|admin [--collection NAME]\n\n"
+    "Creates an API key for `ken serve` and prints it once (only its hash is stored).\n"
+    "read: search, ask, list and show; write: also add and delete; admin: everything.\n"
+    "--collection limits the key to one collection's documents.\n";
+
+static int num_arg(const char *v, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || end == v || *end || n < lo || n > hi) return 0;
+    *out = n;
+    return 1;
+}
+
+static void on_ready(void *ud, const char *host, int port) {
+    (void)ud;
+    fprintf(stderr, "ken: serving %s on http://%s:%d\n", cli_db_path, host, port);
+}
+
+int cmd_serve(int argc, char **argv) {
+    ken_serve_opts o = {.size = sizeof o, .on_ready = on_ready};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        long n = 0;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) { fputs(serve_help, stdout); return EXIT_OK; }
+        if (strcmp(a, "--no-auth") == 0) { o.no_auth = 1; continue; }
+        if (!v) { fprintf(stderr, "ken serve: unknown option or missing value '%s'\n", a); return EXIT_USAGE; }
+        i++;
+        if (strcmp(a, "--listen") == 0) o.listen = v;
+        else if (strcmp(a, "--model") == 0) o.model_path = v;
+        else if (strcmp(a, "--embed-model") == 0) o.embed_model_path = v;
+        else if (strcmp(a, "--web") == 0) o.web_dir = v;
+        else if (strcmp(a, "--threads") == 0 && num_arg(v, 1, 64, &n)) o.threads = (int)n;
+        else if (strcmp(a, "--max-body") == 0 && num_arg(v, 1024, 1L << 30, &n)) o.body_bytes_max = (size_t)n;
+        else if (strcmp(a, "--max-generations") == 0 && num_arg(v, 1, 64, &n)) o.gen_max = (int)n;
+        else if (strcmp(a, "--queue") == 0 && num_arg(v, 0, 1024, &n)) o.gen_queue_max = n ? (int)n : -1;
+        else if (strcmp(a, "--timeout") == 0 && num_arg(v, 1, 3600, &n)) o.timeout_s = (int)n;
+        else {
+            fprintf(stderr, "ken serve: bad option or value: %s %s (see `ken serve --help`)\n", a, v);
+            return EXIT_USAGE;
+        }
+    }
+    o.db_path = cli_db_path;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    char *msg = NULL;
+    ken_status st = ken_serve(&o, &stop_flag, &msg);
+    if (st) {
+        fprintf(stderr, "ken serve: %s\n", msg ? msg : ken_status_str(st));
+        ken_free(msg);
+        return st == KEN_ERR_INVALID ? EXIT_USAGE : st == KEN_ERR_IO ? EXIT_INPUT : EXIT_INTERNAL;
+    }
+    fprintf(stderr, "ken: stopped\n");
+    return EXIT_OK;
+}
+
+int cmd_key(int argc, char **argv) {
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        fputs(key_help, argc < 2 ? stderr : stdout);
+        return argc < 2 ? EXIT_USAGE : EXIT_OK;
+    }
+    if (strcmp(argv[1], "create") != 0) {
+        fprintf(stderr, "ken key: unknown subcommand '%s' (see `ken key --help`)\n", argv[1]);
+        return EXIT_USAGE;
+    }
+    const char *scope = NULL, *coll = NULL;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0) { fputs(key_help, stdout); return EXIT_OK; }
+        if (strcmp(argv[i], "--scope") == 0 && i + 1 < argc) scope = argv[++i];
+        else if (strcmp(argv[i], "--collection") == 0 && i + 1 < argc) coll = argv[++i];
+        else {
+            fprintf(stderr, "ken key create: unknown option or missing value '%s'\n", argv[i]);
+            return EXIT_USAGE;
+        }
+    }
+    if (!scope) { fputs("ken key create: --scope read|write|admin is needed\n", stderr); return EXIT_USAGE; }
+    char *key = NULL, *msg = NULL;
+    ken_status st = ken_key_create(cli_db_path, scope, coll, &key, &msg);
+    if (st) {
+        fprintf(stderr, "ken key create: %s\n", msg ? msg : ken_status_str(st));
+        ken_free(msg);
+        return st == KEN_ERR_INVALID ? EXIT_USAGE : EXIT_INTERNAL;
+    }
+    printf("%s\n", key);
+    ken_free(key);
+    return EXIT_OK;
+}
