@@ -141,6 +141,41 @@ typedef struct {
 } ken_random_opts;
 ken_status ken_model_random(const ken_random_opts *opts, const char *out, char **errmsg);
 
+/* Throughput benchmark in llama-bench's terms. Decoders: pp = one batch of
+ * n_prompt random tokens from an empty cache (tokens/s of that batch), tg =
+ * n_gen random tokens decoded one at a time from an empty cache. Encoders:
+ * embd = embd_batch sequences of embd_seq random tokens encoded and pooled
+ * (tokens/s over the batch). Each is repeated reps times after one warm-up
+ * run (which also pages the mapped weights in); the median, min and max
+ * are reported. A zeroed struct (with size set) is pp512 / tg128 / 5 reps /
+ * 1 thread; embeddings 8 sequences of 128 tokens. */
+typedef struct {
+    uint32_t size;
+    int n_threads;       /* 0 or 1: one thread */
+    int n_prompt;        /* 0: 512; < 0: no pp test */
+    int n_gen;           /* 0: 128; < 0: no tg test */
+    int reps;            /* 0: 5 (at most 1000) */
+    int embd_seq;        /* encoders: tokens per sequence; 0: 128 (at most the context) */
+    int embd_batch;      /* encoders: sequences per repetition; 0: 8 */
+    int kv_f32;          /* F32 KV cache (default F16, as llama-bench) */
+    uint64_t seed;       /* random token ids */
+} ken_bench_opts;
+
+typedef struct {
+    double med, min, max;    /* tokens/s; all 0 when the test did not run */
+} ken_bench_stat;
+
+typedef struct {
+    int n_threads, reps, n_prompt, n_gen, embd_seq, embd_batch;
+    int is_encoder;
+    ken_bench_stat pp, tg, embd;
+    uint64_t model_bytes;    /* the GGUF file's size */
+    uint64_t kv_bytes;       /* KV cache of the session used (decoders) */
+} ken_bench_result;
+
+ken_status ken_model_bench(ken_model *m, const ken_bench_opts *opts, ken_bench_result *out,
+                           char **errmsg);
+
 #ifdef __cplusplus
 }
 #endif
