@@ -793,7 +793,7 @@ static jnode *parse_primary(parser *p) {
             n = mk(p, JN_TUPLE, t);
         } else {
             jnode *e = parse_expr(p);
-            if (e && accept_op(p, ",")) n = parse_seq_literal(p, JN_TUPLE, ")", t, e);
+            if (e && is_op(cur(p), ",")) n = parse_seq_literal(p, JN_TUPLE, ")", t, e);
             else if (e && expect_op(p, ")")) n = e;
         }
     } else if (accept_op(p, "[")) {
@@ -1209,8 +1209,11 @@ static jnode *parse_body(parser *p, const char *const *stops) {
         tok *t = cur(p);
         jnode *n = NULL;
         if (t->t == T_EOF) {
-            if (stops) perr(p, KEN_ERR_FORMAT, "unexpected end of template: missing {%% %s %%}",
-                            stops[0]);
+            if (stops) {
+                int last = 0;
+                while (stops[last + 1]) last++;
+                perr(p, KEN_ERR_FORMAT, "unexpected end of template: missing {%% %s %%}", stops[last]);
+            }
             break;
         }
         if (t->t == T_TEXT) {

@@ -447,9 +447,7 @@ jv jv_getitem(jctx *c, const jnode *at, const jv *obj, const jv *key) {
         return jfail(c, at, KEN_ERR_FORMAT, "'%s' is undefined (subscript of an undefined value)",
                      at && at->a && at->a->kind == JN_NAME ? at->a->s : "value");
     if (key->t == V_STR && (obj->t == V_LIST || obj->t == V_STR)) return JV_UNDEF_INIT;
-    if (obj->t == V_NONE)
-        return jfail(c, at, KEN_ERR_FORMAT, "'NoneType' object is not subscriptable");
-    return JV_UNDEF_INIT;
+    return JV_UNDEF_INIT;  /* Jinja's getitem turns TypeError into undefined */
 }
 
 static int64_t slice_idx(const jv *v, int64_t len, int64_t step_, bool lower) {
@@ -942,6 +940,7 @@ jv jv_from_json(jctx *c, const ken_json *j, int depth) {
 ken_status ken_jinja_render(const ken_jinja_tmpl *t, const ken_json *const *vars, size_t nvars,
                             const ken_jinja_limits *lim, ken_buf *out, ken_err *err) {
     jctx c;
+    if (!t || !t->root) return ken_err_set(err, KEN_ERR_INVALID, "no template to render");
     memset(&c, 0, sizeof c);
     c.err = err;
     c.out_max = lim && lim->out_max ? lim->out_max : (size_t)16 << 20;
