@@ -557,6 +557,11 @@ static void prep_vec(const ken_hnsw *h, const float *in, float *out) {
     for (uint32_t j = 0; j < h->dim; j++) out[j] = in[j] * inv;
 }
 
+/* The caller's flag may be raised from another thread: read it atomically. */
+static bool cancelled(volatile int *cancel) {
+    return cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED);
+}
+
 typedef struct {
     ken_hnsw *h;
     uint32_t base;
@@ -574,7 +579,7 @@ static void *batch_worker(void *arg) {
         return NULL;
     }
     for (;;) {
-        if ((b->cancel && *b->cancel) || atomic_load(&b->status)) break;
+        if (cancelled(b->cancel) || atomic_load(&b->status)) break;
         size_t i = atomic_fetch_add(&b->next, 1);
         if (i >= b->n) break;
         ken_status st = insert_node(b->h, v, b->base + (uint32_t)i);
@@ -641,13 +646,17 @@ ken_status ken_hnsw_add_batch(ken_hnsw *h, const uint64_t *ids, const float *vec
     /* This thread works too, and reports progress between its inserts. */
     visit_ctx *v = visit_get(h);
     if (!v) atomic_store(&b.status, KEN_ERR_NOMEM);
-    while (v && !(cancel && *cancel) && !atomic_load(&b.status)) {
+    size_t report_at = 1024;
+    while (v && !cancelled(cancel) && !atomic_load(&b.status)) {
         size_t i = atomic_fetch_add(&b.next, 1);
         if (i >= n) break;
         ken_status s = insert_node(h, v, base + (uint32_t)i);
         if (s) atomic_store(&b.status, s);
         size_t d = atomic_fetch_add(&b.done, 1) + 1;
-        if (progress && (d % 1024 == 0)) progress(d, n, progress_ud);
+        if (progress && d >= report_at) {
+            progress(d, n, progress_ud);
+            report_at = d + 1024;
+        }
     }
     if (v) visit_put(h, v);
     for (int t = 0; t < started; t++) pthread_join(tids[t], NULL);

@@ -74,6 +74,7 @@ static inline void hash_block(hasher *s, const uint8_t *p) {
 
 static void hash_update(hasher *s, const void *data, size_t n) {
     const uint8_t *p = data;
+    if (!n) return;   /* data may be NULL (an empty index) */
     s->total += n;
     if (s->nbuf) {
         size_t take = KEN_MIN(n, 32 - s->nbuf);

@@ -1,0 +1,144 @@
+/* test_index_io.c: the index file: round trip, and every way a file can be
+ * wrong (missing, truncated, corrupt, foreign, other version, stale, other
+ * dimension) refused with the right status. */
+#include "test.h"
+#include "test_index_util.h"
+
+#include <unistd.h>
+
+#define N 1500
+#define DIM 48
+
+static char path[256];
+
+static void results_equal(ken_hnsw *a, ken_hnsw *b, const float *q, size_t nq) {
+    for (size_t i = 0; i < nq; i++) {
+        ken_hnsw_hit x[10], y[10];
+        size_t nx = 0, ny = 0;
+        CHECK_EQ_INT(ken_hnsw_search(a, q + i * DIM, 10, NULL, x, &nx, NULL), KEN_OK);
+        CHECK_EQ_INT(ken_hnsw_search(b, q + i * DIM, 10, NULL, y, &ny, NULL), KEN_OK);
+        CHECK_EQ_INT(nx, ny);
+        for (size_t j = 0; j < nx && j < ny; j++) {
+            CHECK_EQ_INT(x[j].id, y[j].id);
+            CHECK(x[j].score == y[j].score);
+        }
+    }
+}
+
+static ken_buf read_all(void) {
+    ken_buf b;
+    ken_buf_init(&b, 0);
+    ken_file_read(path, 1 << 28, &b, NULL);
+    return b;
+}
+
+static void write_all(const void *p, size_t n) {
+    FILE *f = fopen(path, "wb");
+    fwrite(p, 1, n, f);
+    fclose(f);
+}
+
+static void test_round_trip(void) {
+    snprintf(path, sizeof path, "test_index_io.%ld.hnsw", (long)getpid());
+    float *x = tix_data(N + 20, DIM, 20, 1.0f, false, 3);
+    ken_hnsw *h = tix_build(x, N, DIM, KEN_HNSW_L2, 1);
+    REQUIRE(h);
+    for (uint64_t id = 1000; id < 1000 + N; id += 7) ken_hnsw_remove(h, id, NULL);
+    ken_err e;
+    CHECK_EQ_INT(ken_hnsw_save(h, path, 42, &e), KEN_OK);
+    ken_hnsw *g = NULL;
+    CHECK_EQ_INT(ken_hnsw_load(path, 42, DIM, &g, &e), KEN_OK);
+    REQUIRE(g);
+    ken_hnsw_stats s1, s2;
+    ken_hnsw_get_stats(h, &s1);
+    ken_hnsw_get_stats(g, &s2);
+    CHECK_EQ_INT(s1.count, s2.count);
+    CHECK_EQ_INT(s1.deleted, s2.deleted);
+    CHECK_EQ_INT(s1.max_level, s2.max_level);
+    CHECK_EQ_INT(ken_hnsw_metric_of(g), KEN_HNSW_L2);
+    CHECK(!ken_hnsw_contains(g, 1000));
+    CHECK(ken_hnsw_contains(g, 1001));
+    results_equal(h, g, x + (size_t)N * DIM, 20);
+    /* The loaded index keeps growing like the original. */
+    float v[DIM];
+    for (int j = 0; j < DIM; j++) v[j] = (float)j;
+    CHECK_EQ_INT(ken_hnsw_add(g, 7, v, &e), KEN_OK);
+    ken_hnsw_hit hit;
+    size_t nh = 0;
+    CHECK_EQ_INT(ken_hnsw_search(g, v, 1, NULL, &hit, &nh, &e), KEN_OK);
+    CHECK(nh == 1 && hit.id == 7);
+    ken_hnsw_free(g);
+    ken_hnsw_free(h);
+    free(x);
+    /* An empty index round-trips too. */
+    ken_hnsw_opts o = {.dim = 4, .metric = KEN_HNSW_IP};
+    REQUIRE(ken_hnsw_new(&o, &h, &e) == KEN_OK);
+    CHECK_EQ_INT(ken_hnsw_save(h, path, 1, &e), KEN_OK);
+    CHECK_EQ_INT(ken_hnsw_load(path, 1, 4, &g, &e), KEN_OK);
+    REQUIRE(g);
+    float q[4] = {1, 2, 3, 4};
+    CHECK_EQ_INT(ken_hnsw_search(g, q, 3, NULL, &hit, &nh, &e), KEN_OK);
+    CHECK_EQ_INT(nh, 0);
+    ken_hnsw_free(g);
+    ken_hnsw_free(h);
+}
+
+static void test_refusals(void) {
+    float *x = tix_data(300, 16, 5, 1.0f, true, 4);
+    ken_hnsw *h = tix_build(x, 300, 16, KEN_HNSW_COSINE, 1);
+    REQUIRE(h);
+    ken_err e;
+    ken_hnsw *g = (ken_hnsw *)1;
+    REQUIRE(ken_hnsw_save(h, path, 5, &e) == KEN_OK);
+    ken_buf good = read_all();
+    REQUIRE(good.len > 200);
+    CHECK_EQ_INT(ken_hnsw_load(path, 6, 0, &g, &e), KEN_ERR_VERSION);   /* stale */
+    CHECK(g == NULL && strstr(e.msg, "stale"));
+    CHECK_EQ_INT(ken_hnsw_load(path, 5, 17, &g, &e), KEN_ERR_INVALID);  /* other dimension */
+    CHECK(strstr(e.msg, "dimension") != NULL);
+    CHECK_EQ_INT(ken_hnsw_load("no/such/file.hnsw", 5, 0, &g, &e), KEN_ERR_NOTFOUND);
+    /* Truncated anywhere: header, body, last byte. */
+    size_t cuts[] = {0, 10, 127, 128, 129, good.len / 2, good.len - 1};
+    for (size_t i = 0; i < KEN_ARRAY_LEN(cuts); i++) {
+        write_all(good.data, cuts[i]);
+        CHECKF(ken_hnsw_load(path, 5, 0, &g, &e) == KEN_ERR_FORMAT, "cut %zu: %s", cuts[i], e.msg);
+        CHECK(g == NULL);
+    }
+    /* One flipped bit anywhere: the header, ids, vectors, links, the end. */
+    size_t flips[] = {0, 9, 20, 100, 130, 300, good.len / 3, good.len / 2, good.len - 2};
+    for (size_t i = 0; i < KEN_ARRAY_LEN(flips); i++) {
+        good.data[flips[i]] ^= 0x10;
+        write_all(good.data, good.len);
+        ken_status st = ken_hnsw_load(path, 5, 0, &g, &e);
+        CHECKF(st == KEN_ERR_FORMAT || st == KEN_ERR_VERSION, "flip at %zu: %d %s", flips[i],
+               (int)st, e.msg);
+        CHECK(g == NULL);
+        good.data[flips[i]] ^= 0x10;
+    }
+    /* Another format version (byte 8: the version field). */
+    good.data[8] = 2;
+    write_all(good.data, good.len);
+    CHECK_EQ_INT(ken_hnsw_load(path, 5, 0, &g, &e), KEN_ERR_VERSION);
+    CHECK(strstr(e.msg, "version") != NULL);
+    good.data[8] = 1;
+    /* Padded: trailing garbage is refused too. */
+    ken_buf_append(&good, "xx", 2);
+    write_all(good.data, good.len);
+    CHECK_EQ_INT(ken_hnsw_load(path, 5, 0, &g, &e), KEN_ERR_FORMAT);
+    write_all("not an index at all, just some text that is long enough to fill a header..."
+              "................................................................", 140);
+    CHECK_EQ_INT(ken_hnsw_load(path, 5, 0, &g, &e), KEN_ERR_FORMAT);
+    CHECK(strstr(e.msg, "not a ken HNSW index") != NULL);
+    /* Saving over a file replaces it whole; the good file loads again. */
+    CHECK_EQ_INT(ken_hnsw_save(h, path, 5, &e), KEN_OK);
+    CHECK_EQ_INT(ken_hnsw_load(path, 5, 16, &g, &e), KEN_OK);
+    ken_hnsw_free(g);
+    /* A folder that does not exist: an I/O error, no crash. */
+    CHECK_EQ_INT(ken_hnsw_save(h, "no/such/dir/x.hnsw", 5, &e), KEN_ERR_IO);
+    ken_buf_free(&good);
+    unlink(path);
+    ken_hnsw_free(h);
+    free(x);
+}
+
+TEST_MAIN(test_round_trip, test_refusals)
