@@ -90,7 +90,16 @@ static int on_doc(void *ud, ken_idoc *d) {
     ken_store *s = c->kb->store;
     char hash[65];
     doc_hash(d, c->file_hash, hash);
-    const char *key = d->ext_id && *d->ext_id ? d->ext_id : c->uri;
+    /* A record of a JSON/JSONL file without an external id is known by its
+     * position in the file: its uri (and so its key) is "path#N". */
+    char uri_item[PATH_MAX + 32];
+    const char *uri = c->uri;
+    bool has_ext = d->ext_id && *d->ext_id;
+    if (!has_ext && d->item > 0) {
+        snprintf(uri_item, sizeof uri_item, "%s#%lld", c->uri, (long long)d->item);
+        uri = uri_item;
+    }
+    const char *key = has_ext ? d->ext_id : uri;
     found_doc f = {0};
     ken_status st = s->ops->doc_find(s, c->collection, key, find_cb, &f);
     if (st && st != KEN_ERR_NOTFOUND) goto fail;
@@ -125,7 +134,7 @@ static int on_doc(void *ud, ken_idoc *d) {
     }
     ken_store_doc sd = {
         .source_id = c->source_id, .collection = c->collection, .ext_id = d->ext_id,
-        .uri = c->uri, .title = d->title, .mime = d->mime, .hash = hash, .mtime = c->mtime,
+        .uri = uri, .title = d->title, .mime = d->mime, .hash = hash, .mtime = c->mtime,
         .meta_json = d->meta_json, .text = d->text.data ? d->text.data : "",
         .text_len = d->text.len};
     int64_t id;

@@ -130,6 +130,12 @@ static void test_jsonl_and_rm(void) {
     CHECK_EQ_INT(s.removed, 1);
     CHECK(ken_kb_remove(kb, "d1", &s) == KEN_ERR_NOTFOUND);
     CHECK_EQ_INT(count_docs(kb, "beir"), 1);
+    /* Records without an _id are kept apart by their position. */
+    const char *noid = "{\"title\":\"A\",\"text\":\"alpha\"}\n{\"title\":\"B\",\"text\":\"beta\"}\n";
+    ken_add_opts o2 = {.size = sizeof o2, .collection = "noid"};
+    CHECK(ken_kb_add_buffer(kb, "noid.jsonl", noid, strlen(noid), &o2, &s) == KEN_OK);
+    CHECK_EQ_INT(s.added, 2);
+    CHECK_EQ_INT(count_docs(kb, "noid"), 2);
     ken_kb_close(kb);
 }
 
