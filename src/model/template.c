@@ -339,6 +339,8 @@ ken_status ken_chat_render_model(const char *model_path, const ken_chat_opts *op
     if (opts) memcpy(&o, opts, KEN_MIN(opts->size ? opts->size : sizeof o, sizeof o));
     ken_status st = parse_json(messages_json, strlen(messages_json), "messages", &md, &err);
     if (!st && o.extra_json) st = parse_json(o.extra_json, strlen(o.extra_json), "extra variables", &xd, &err);
+    if (!st && xd && ken_json_root(xd)->type != KEN_JSON_OBJECT)
+        st = ken_err_set(&err, KEN_ERR_INVALID, "extra template variables must be a JSON object");
     if (!st) st = ken_gguf_open(model_path, &g, &err);
     if (!st) st = render_model(g, &o, ken_json_root(md), xd ? ken_json_root(xd) : NULL, &b, warning, &err);
     ken_gguf_close(g);
