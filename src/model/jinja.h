@@ -152,6 +152,9 @@ typedef struct {
 jv jfail(jctx *c, const jnode *at, ken_status st, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void *jalloc(jctx *c, size_t n);
+/* Charges work on n bytes against the step budget (so loops over big strings
+ * are bounded by time, not only by node count); false once exceeded. */
+bool jcharge(jctx *c, size_t n);
 jv jv_str(jctx *c, const char *s, size_t n);
 jv jv_strref(const char *s, size_t n);
 jv jv_int(int64_t i);

@@ -38,6 +38,14 @@ void *jalloc(jctx *c, size_t n) {
     return p;
 }
 
+bool jcharge(jctx *c, size_t n) {
+    c->steps += n / 16;
+    if (c->steps > c->steps_max && !c->st)
+        jfail(c, NULL, KEN_ERR_LIMIT, "template evaluation exceeded %llu steps",
+              (unsigned long long)c->steps_max);
+    return !c->st;
+}
+
 /* ------------------------------------------------------------ values */
 
 jv jv_str(jctx *c, const char *s, size_t n) {
@@ -251,7 +259,8 @@ void py_float_repr(double f, char out[40]) {
             memcpy(o, digits + 1, (size_t)nd - 1);
             o += nd - 1;
         }
-        snprintf(o, 8, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
+        int ae = exp < 0 ? -exp : exp;  /* |exp| <= 324 for doubles */
+        snprintf(o, 12, "e%c%02d", exp < 0 ? '-' : '+', ae > 999 ? 999 : ae);
         return;
     }
     if (exp < 0) {
@@ -346,6 +355,7 @@ jv jv_to_str(jctx *c, const jv *v) {
     ken_buf b;
     ken_buf_init(&b, c->out_max);
     put_text(c, &b, v, false, 0);
+    jcharge(c, b.len);
     jv r = c->st ? JV_UNDEF_INIT : jv_str(c, b.data ? b.data : "", b.len);
     ken_buf_free(&b);
     return r;
@@ -361,7 +371,7 @@ jv jv_repr(jctx *c, const jv *v) {
 }
 
 static void emit(jctx *c, const jnode *at, const char *s, size_t n) {
-    if (c->st || !n) return;
+    if (c->st || !n || !jcharge(c, n)) return;
     ken_status st = ken_buf_append(c->out, s, n);
     if (st) jfail(c, at, st == KEN_ERR_NOMEM ? st : KEN_ERR_LIMIT,
                   "template output limit of %zu bytes reached", c->out->cap_max);
@@ -437,6 +447,7 @@ jv jv_getitem(jctx *c, const jnode *at, const jv *obj, const jv *key) {
             if (i < 0 || (uint64_t)i >= obj->l->n) return JV_UNDEF_INIT;
             return obj->l->v[i];
         }
+        if (!jcharge(c, obj->n)) return JV_UNDEF_INIT;
         size_t ncp = utf8_count(obj->s, obj->n);
         if (i < 0) i += (int64_t)ncp;
         if (i < 0 || (uint64_t)i >= ncp) return JV_UNDEF_INIT;
@@ -477,6 +488,7 @@ static jv eval_slice(jctx *c, const jnode *n, jframe *f) {
     if (st == 0) return jfail(c, n, KEN_ERR_FORMAT, "slice step cannot be zero");
     if (obj.t != V_LIST && obj.t != V_STR)
         return jfail(c, n, KEN_ERR_FORMAT, "'%s' object cannot be sliced", jv_type_name(&obj));
+    if (!jcharge(c, obj.t == V_LIST ? obj.l->n : obj.n)) return JV_UNDEF_INIT;
     int64_t len = obj.t == V_LIST ? (int64_t)obj.l->n : (int64_t)utf8_count(obj.s, obj.n);
     int64_t i = slice_idx(&a, len, st, true), e = slice_idx(&b, len, st, false);
     if (obj.t == V_LIST) {
@@ -550,6 +562,7 @@ static jv eval_bin(jctx *c, const jnode *n, jframe *f) {
 }
 
 jv jv_concat(jctx *c, const jv *x, const jv *y) {
+    if (!jcharge(c, x->n + y->n)) return JV_UNDEF_INIT;
     if (x->n + y->n > c->out_max) return jfail(c, NULL, KEN_ERR_LIMIT, "string longer than %zu bytes", c->out_max);
     char *p = jalloc(c, x->n + y->n + 1);
     if (!p) return JV_UNDEF_INIT;
@@ -743,6 +756,7 @@ bool jv_iter(jctx *c, const jnode *at, const jv *v, jlist *out) {
         out->n = out->cap = v->d->n;
         return true;
     case V_STR: {
+        if (!jcharge(c, v->n * 8)) return false;  /* a list of characters: costly */
         size_t ncp = utf8_count(v->s, v->n);
         out->v = jalloc(c, (ncp ? ncp : 1) * sizeof *out->v);
         if (!out->v) return false;

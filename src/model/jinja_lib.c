@@ -71,6 +71,7 @@ static bool put_cp(ken_buf *b, int32_t cp) {
 }
 
 static jv buf_value(jctx *c, ken_buf *b) {
+    jcharge(c, b->len);
     jv r = c->st ? JV_UNDEF_INIT : jv_str(c, b->data ? b->data : "", b->len);
     ken_buf_free(b);
     return r;
@@ -78,6 +79,7 @@ static jv buf_value(jctx *c, ken_buf *b) {
 
 /* mode: 0 lower, 1 upper, 2 capitalize, 3 Python str.title, 4 Jinja's title filter */
 static jv str_case(jctx *c, const jv *s, int mode) {
+    if (!jcharge(c, s->n * 4)) return JV_UNDEF_INIT;
     ken_buf b;
     ken_buf_init(&b, c->out_max);
     bool start = true;
@@ -98,6 +100,7 @@ static jv str_case(jctx *c, const jv *s, int mode) {
 
 /* strip: which 1 left, 2 right, 3 both; chars NULL = Python whitespace */
 static jv str_strip(const jv *s, const jv *chars, int which) {
+    /* cost: bounded by the bytes stripped, charged by the caller's copy */
     const char *p = s->s;
     size_t a = 0, e = s->n;
     bool ws = !chars || chars->t != V_STR;
@@ -177,7 +180,7 @@ static jv str_replace(jctx *c, const jv *s, const jv *old, const jv *nw, int64_t
 
 static jv str_split(jctx *c, const jv *s, const jv *sep, int64_t maxsplit) {
     jv l = jv_list(c, 0);
-    if (c->st) return l;
+    if (c->st || !jcharge(c, s->n)) return l;
     if (sep && sep->t == V_STR) {
         if (sep->n == 0) return jfail(c, NULL, KEN_ERR_FORMAT, "empty separator");
         size_t i = 0;
@@ -449,6 +452,7 @@ static jv dict_items(jctx *c, const jv *d) {
 }
 
 int jv_contains(jctx *c, const jnode *at, const jv *cont, const jv *item) {
+    if (!jcharge(c, cont->t == V_STR ? cont->n : cont->t == V_LIST ? cont->l->n * 4 : 0)) return -1;
     switch (cont->t) {
     case V_STR:
         if (item->t != V_STR) {
@@ -728,6 +732,7 @@ static jv apply_filter(jctx *c, const jnode *at, const char *name, jargs *a) {
     if (IS("list")) return to_list(c, at, x);
     if (IS("string")) return jv_to_str(c, x);
     if (IS("length") || IS("count")) {
+        if (x->t == V_STR && !jcharge(c, x->n)) return JV_UNDEF_INIT;
         if (x->t == V_STR) return jv_int((int64_t)utf8_count(x->s, x->n));
         if (x->t == V_LIST) return jv_int((int64_t)x->l->n);
         if (x->t == V_DICT) return jv_int((int64_t)x->d->n);
@@ -814,7 +819,7 @@ static jv apply_filter(jctx *c, const jnode *at, const char *name, jargs *a) {
     }
     /* string filters: the input is converted with str() */
     jv s = jv_to_str(c, x);
-    if (c->st) return s;
+    if (c->st || !jcharge(c, s.n)) return JV_UNDEF_INIT;
     if (IS("trim")) return str_strip(&s, arg(a, 1, "chars"), 3);
     if (IS("upper")) return str_case(c, &s, 1);
     if (IS("lower")) return str_case(c, &s, 0);
@@ -964,6 +969,7 @@ static jv str_is(jctx *c, const jv *s, const char *name) {
 }
 
 static jv call_str_method(jctx *c, const jnode *at, const jv *s, const char *m, jargs *a) {
+    if (!jcharge(c, s->n)) return JV_UNDEF_INIT;  /* every method may scan the string */
 #define IS(x) (strcmp(m, x) == 0)
     if (IS("strip") || IS("lstrip") || IS("rstrip")) {
         const jv *ch = arg(a, 0, "chars");
