@@ -115,13 +115,13 @@ static void test_markdown(void) {
     CHECK_EQ_STR(d->title, "Front Title");
     CHECK_EQ_STR(d->mime, "text/markdown");
     CHECKF(ti_contains(t, "Guide\n\nIntro with emphasis, a link and code. Second line & more.\n\nInstall"),
-           "text: %s", t);
-    CHECKF(ti_contains(t, "- first item\n- second item\n  - nested\n"), "text: %s", t);
-    CHECKF(ti_contains(t, "1. one\n2. two\n"), "text: %s", t);
-    CHECKF(ti_contains(t, "make\nmake install\n"), "text: %s", t);
-    CHECKF(ti_contains(t, "a | b\n1 | 2"), "text: %s", t);
+           "text: %s", t ? t : "(null)");
+    CHECKF(ti_contains(t, "- first item\n- second item\n  - nested\n"), "text: %s", t ? t : "(null)");
+    CHECKF(ti_contains(t, "1. one\n2. two\n"), "text: %s", t ? t : "(null)");
+    CHECKF(ti_contains(t, "make\nmake install\n"), "text: %s", t ? t : "(null)");
+    CHECKF(ti_contains(t, "a | b\n1 | 2"), "text: %s", t ? t : "(null)");
     CHECK(!ti_contains(t, "author"));
-    CHECKF(ti_contains(t, "Kept html text."), "text: %s", t);
+    CHECKF(ti_contains(t, "Kept html text."), "text: %s", t ? t : "(null)");
     CHECK(!ti_contains(t, "hidden") && !ti_contains(t, "color") && !ti_contains(t, "<"));
     CHECK(!ti_contains(t, "http://"));
     CHECK(!ti_contains(t, "```"));
