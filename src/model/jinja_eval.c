@@ -322,7 +322,7 @@ static void put_text(jctx *c, ken_buf *b, const jv *v, bool repr, int depth) {
     }
     ken_status st = KEN_OK;
     switch (v->t) {
-    case V_UNDEF: break;
+    case V_UNDEF: if (repr) st = ken_buf_puts(b, "Undefined"); break;
     case V_NONE: st = ken_buf_puts(b, "None"); break;
     case V_BOOL: st = ken_buf_puts(b, v->i ? "True" : "False"); break;
     case V_INT: st = ken_buf_printf(b, "%lld", (long long)v->i); break;
@@ -624,8 +624,60 @@ static jv repeat(jctx *c, const jnode *n, const jv *s, int64_t k) {
     return r;
 }
 
+/* Python's "fmt % args" for %s %r %d %i %f (with .precision), %(key)s
+ * and %%. A tuple gives the arguments; anything else is one argument. */
+static jv percent_format(jctx *c, const jnode *n, const jv *fmt, const jv *arg) {
+    bool tuple = arg->t == V_LIST && arg->l->tuple;
+    bool mapping = arg->t == V_DICT || arg->t == V_UNDEF || (arg->t == V_LIST && !tuple);
+    const jv *args = tuple ? arg->l->v : arg;
+    size_t nargs = tuple ? arg->l->n : 1, used = 0;
+    ken_buf b;
+    ken_buf_init(&b, c->out_max);
+    for (size_t i = 0; i < fmt->n && !c->st; i++) {
+        char ch = fmt->s[i];
+        if (ch != '%') { ken_buf_putc(&b, ch); continue; }
+        if (++i >= fmt->n) { jfail(c, n, KEN_ERR_FORMAT, "incomplete format"); break; }
+        if (fmt->s[i] == '%') { ken_buf_putc(&b, '%'); continue; }
+        const jv *v = NULL;
+        if (fmt->s[i] == '(') {
+            const char *e = memchr(fmt->s + i, ')', fmt->n - i);
+            if (!e || arg->t != V_DICT) { jfail(c, n, KEN_ERR_FORMAT, "format requires a mapping"); break; }
+            v = jdict_getn(arg->d, fmt->s + i + 1, (size_t)(e - fmt->s) - i - 1);
+            if (!v) { jfail(c, n, KEN_ERR_FORMAT, "format key not found"); break; }
+            i = (size_t)(e - fmt->s) + 1;
+        }
+        int prec = -1;
+        if (i < fmt->n && fmt->s[i] == '.') {
+            prec = 0;
+            while (++i < fmt->n && fmt->s[i] >= '0' && fmt->s[i] <= '9' && prec < 100) prec = prec * 10 + fmt->s[i] - '0';
+        }
+        if (i >= fmt->n || !strchr("srdif", fmt->s[i])) { jfail(c, n, KEN_ERR_UNSUPPORTED, "unsupported format character"); break; }
+        if (!v) {
+            if (used >= nargs) { jfail(c, n, KEN_ERR_FORMAT, "not enough arguments for format string"); break; }
+            v = &args[used++];
+        }
+        char k = fmt->s[i];
+        if (k == 's' || k == 'r') {
+            jv t = k == 's' ? jv_to_str(c, v) : jv_repr(c, v);
+            if (!c->st) ken_buf_append(&b, t.s, t.n);
+        } else if (!is_num(v)) {
+            jfail(c, n, KEN_ERR_FORMAT, "%%%c format: a real number is required, not %s", k, jv_type_name(v));
+        } else if (k == 'f') {
+            ken_buf_printf(&b, "%.*f", prec < 0 ? 6 : prec, num_of(v));
+        } else {
+            ken_buf_printf(&b, "%lld", v->t == V_FLOAT ? (long long)v->f : (long long)v->i);
+        }
+    }
+    if (!c->st && used < nargs && !mapping && !(arg->t == V_DICT))
+        jfail(c, n, KEN_ERR_FORMAT, "not all arguments converted during string formatting");
+    jv r = c->st ? JV_UNDEF_INIT : jv_str(c, b.data ? b.data : "", b.len);
+    ken_buf_free(&b);
+    return r;
+}
+
 static jv arith(jctx *c, const jnode *n, jv a, jv b) {
     if (n->op == JOP_ADD && a.t == V_STR && b.t == V_STR) return jv_concat(c, &a, &b);
+    if (n->op == JOP_MOD && a.t == V_STR) return percent_format(c, n, &a, &b);
     if (n->op == JOP_ADD && a.t == V_LIST && b.t == V_LIST) {
         jv r = jv_list(c, a.l->n + b.l->n);
         for (size_t i = 0; i < a.l->n && !c->st; i++) jlist_push(c, r.l, a.l->v[i]);
@@ -817,10 +869,9 @@ static void exec_for(jctx *c, const jnode *n, jframe *f) {
         items = kept;
     }
     if (c->st) return;
-    if (items.n == 0) {
-        if (n->d) jexec(c, n->d, f);
-        return;
-    }
+    /* As Jinja compiles it, the else body runs unless some iteration ran
+     * to its end: iterations left by continue or break do not count. */
+    bool iterated = false;
     jv loop = jv_dict(c);
     if (c->st) return;
     loop.d->loop = true;
@@ -842,9 +893,11 @@ static void exec_for(jctx *c, const jnode *n, jframe *f) {
         if (i + 1 < len) jdict_setn(c, loop.d, "nextitem", items.v[i + 1]);
         frame_set(c, lf, "loop", 4, loop);
         jexec(c, n->c, lf);
+        if (!c->brk) iterated = true;
         if (c->brk == 1) { c->brk = 0; break; }
         c->brk = 0;
     }
+    if (!c->st && !iterated && n->d) jexec(c, n->d, f);
 }
 
 /* Renders body into a fresh buffer and returns it as a string. */

@@ -464,13 +464,20 @@ int jv_contains(jctx *c, const jnode *at, const jv *cont, const jv *item) {
         for (size_t i = 0; i < cont->l->n; i++)
             if (jv_eq(&cont->l->v[i], item)) return 1;
         return 0;
-    case V_DICT: return jdict_get(cont->d, item) != NULL;
+    case V_DICT:
+        if (item->t == V_DICT || (item->t == V_LIST && !item->l->tuple)) {
+            jfail(c, at, KEN_ERR_FORMAT, "unhashable type: '%s'", jv_type_name(item));
+            return -1;
+        }
+        return jdict_get(cont->d, item) != NULL;
     case V_UNDEF: return 0;
     default:
         jfail(c, at, KEN_ERR_FORMAT, "argument of type '%s' is not iterable", jv_type_name(cont));
         return -1;
     }
 }
+
+static jv str_is(jctx *c, const jv *s, const char *name);
 
 /* ------------------------------------------------------------- tests */
 
@@ -493,13 +500,14 @@ static int apply_test(jctx *c, const jnode *at, const char *name, const jv *x, c
     if (IS("false")) return x->t == V_BOOL && !x->i;
     if (IS("callable")) return x->t == V_FUNC;
     if (IS("escaped")) return 0;
-    if (IS("lower") || IS("upper")) {
-        if (x->t != V_STR) return 0;
-        jv t = str_case(c, x, IS("lower") ? 0 : 1);
-        return !c->st && jv_eq(&t, x);
+    if (IS("lower") || IS("upper")) {  /* str(value).islower(): needs a cased character */
+        jv t = jv_to_str(c, x);
+        if (c->st) return -1;
+        return jv_truthy((jv[]){str_is(c, &t, IS("lower") ? "islower" : "isupper")});
     }
-    if (IS("odd") || IS("even")) {
-        if (x->t != V_INT && x->t != V_BOOL) return jfail(c, at, KEN_ERR_FORMAT, "odd/even need an integer"), -1;
+    if (IS("odd") || IS("even")) {  /* value % 2 == 1 / == 0, floats included */
+        if (x->t == V_FLOAT) return fmod(fmod(x->f, 2.0) + 2.0, 2.0) == (IS("odd") ? 1.0 : 0.0);
+        if (x->t != V_INT && x->t != V_BOOL) return jfail(c, at, KEN_ERR_FORMAT, "odd/even need a number"), -1;
         return IS("odd") ? (x->i & 1) != 0 : (x->i & 1) == 0;
     }
     if (!y) {
@@ -539,8 +547,9 @@ static jv apply_filter(jctx *c, const jnode *at, const char *name, jargs *a);
 /* select/reject/selectattr/rejectattr/map over an iterable. */
 static jv filter_seq(jctx *c, const jnode *at, const char *name, jargs *a) {
     bool attr = strstr(name, "attr") != NULL, reject = name[0] == 'r', map = strcmp(name, "map") == 0;
-    jlist items;
-    if (!jv_iter(c, at, &a->pos[0], &items)) return JV_UNDEF_INIT;
+    jlist items = {0};
+    /* Jinja: "if value: for item in value": a false input gives nothing */
+    if (jv_truthy(&a->pos[0]) && !jv_iter(c, at, &a->pos[0], &items)) return JV_UNDEF_INIT;
     jv out = jv_list(c, items.n);
     const jv *attr_name = map ? arg(a, -1, "attribute") : attr ? arg(a, 1, NULL) : NULL;
     int first_extra = attr ? 2 : 1;
@@ -663,7 +672,7 @@ static jv filter_round(jctx *c, const jnode *at, jargs *a) {
     double v = x->t == V_FLOAT ? x->f : (double)x->i, s = pow(10.0, (double)prec);
     if (m && m->t == V_STR && strcmp(m->s, "floor") == 0) return jv_float(floor(v * s) / s);
     if (m && m->t == V_STR && strcmp(m->s, "ceil") == 0) return jv_float(ceil(v * s) / s);
-    if (x->t != V_FLOAT && !m) return jv_float(v);
+    if (x->t != V_FLOAT && !(m && m->t == V_STR && strcmp(m->s, "common") != 0)) return jv_int(x->i);
     return jv_float(nearbyint(v * s) / s);
 }
 
@@ -789,6 +798,8 @@ static jv apply_filter(jctx *c, const jnode *at, const char *name, jargs *a) {
     if (IS("unique")) return filter_unique(c, at, a);
     if (IS("map") || IS("select") || IS("reject") || IS("selectattr") || IS("rejectattr")) return filter_seq(c, at, name, a);
     if (IS("max") || IS("min")) return filter_minmax(c, at, a, IS("max"));
+    if ((IS("int") || IS("float")) && x->t == V_UNDEF)  /* int(Undefined) raises */
+        return jfail(c, at, KEN_ERR_FORMAT, "the value given to %s is undefined", name);
     if (IS("int")) return filter_int(c, a);
     if (IS("float")) return filter_float(a);
     if (IS("round")) return filter_round(c, at, a);
@@ -825,7 +836,10 @@ static jv apply_filter(jctx *c, const jnode *at, const char *name, jargs *a) {
     if (IS("lower")) return str_case(c, &s, 0);
     if (IS("capitalize")) return str_case(c, &s, 2);
     if (IS("title")) return str_case(c, &s, 4);
-    if (IS("indent")) return filter_indent(c, &s, a);
+    if (IS("indent")) {  /* Jinja appends "\n" to the value: only strings work */
+        if (x->t != V_STR) return jfail(c, at, KEN_ERR_FORMAT, "indent needs a string, got %s", jv_type_name(x));
+        return filter_indent(c, &s, a);
+    }
     if (IS("e") || IS("escape") || IS("forceescape")) return html_escape(c, &s);
     if (IS("wordcount")) {
         jv l = str_split(c, &s, NULL, -1);
