@@ -193,5 +193,48 @@ static void test_hostile(void) {
     CHECK(S->ops->check(S) == KEN_OK);
 }
 
-TEST_MAIN(setup, test_fields, test_bm25_score, test_filters, test_docs_and_k, test_config,
+/* The store's two search paths agree: limit 0 streams FTS5's sorted rank,
+ * a limit ranks top-k in the bare shape and reads the winners by rowid. */
+typedef struct { int64_t id[16]; double score[16]; char snip[16][256]; int n; } seen;
+
+static int on_store_hit(void *ud, const ken_store_hit *h) {
+    seen *s = ud;
+    if (s->n >= 16) return 1;
+    s->id[s->n] = h->chunk_id;
+    s->score[s->n] = h->score;
+    snprintf(s->snip[s->n], sizeof s->snip[0], "%s", h->snippet ? h->snippet : "(null)");
+    s->n++;
+    return 0;
+}
+
+static void test_store_paths(void) {
+    const char *filters[][2] = {{NULL, NULL}, {"c1", NULL}, {NULL, "/docs/"}};
+    for (size_t f = 0; f < KEN_ARRAY_LEN(filters); f++) {
+        seen all = {0}, top = {0};
+        ken_store_search_q q = {.match = "\"fox\" OR \"dogs\" OR \"solar\"",
+                                .rank = "ken_bm25(0.9, 0.4, 1, 0.5, 2)",
+                                .collection = filters[f][0], .uri_prefix = filters[f][1],
+                                .mark_open = "[", .mark_close = "]"};
+        REQUIRE(S->ops->search(S, &q, on_store_hit, &all) == KEN_OK);
+        q.limit = 3;
+        REQUIRE(S->ops->search(S, &q, on_store_hit, &top) == KEN_OK);
+        CHECK(all.n >= 3);
+        REQUIRE(top.n == 3);
+        for (int i = 0; i < 3; i++) {
+            CHECK_EQ_INT(top.id[i], all.id[i]);
+            CHECK(fabs(top.score[i] - all.score[i]) < 1e-12);
+            CHECK_EQ_STR(top.snip[i], all.snip[i]);
+        }
+        q.mark_open = q.mark_close = NULL;   /* no snippet: the row is read without FTS5 */
+        seen plain = {0};
+        REQUIRE(S->ops->search(S, &q, on_store_hit, &plain) == KEN_OK);
+        REQUIRE(plain.n == 3);
+        for (int i = 0; i < 3; i++) {
+            CHECK_EQ_INT(plain.id[i], all.id[i]);
+            CHECK_EQ_STR(plain.snip[i], "(null)");
+        }
+    }
+}
+
+TEST_MAIN(setup, test_fields, test_store_paths, test_bm25_score, test_filters, test_docs_and_k, test_config,
           test_prf, test_hostile, teardown)
