@@ -55,6 +55,7 @@ typedef bool (*ken_hnsw_filter_fn)(uint64_t id, void *ud);
 
 typedef struct {
     uint32_t ef;                  /* candidate list size; 0 -> 64; raised to k */
+    uint32_t rescore;             /* best int8 candidates re-scored exactly; 0 -> max(2k, k + 16) */
     ken_hnsw_filter_fn filter;    /* optional predicate */
     void *filter_ud;
     const uint64_t *allow_ids;    /* optional allow-list (ids not in the index are ignored) */

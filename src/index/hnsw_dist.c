@@ -28,6 +28,7 @@ float ken_hnsw_l2_f32_ref(const float *a, const float *b, size_t n) {
 }
 
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define TGT __attribute__((target("avx2,fma")))
 
@@ -106,18 +107,97 @@ TGT static float l2_f32_avx2(const float *a, const float *b, size_t n) {
     return s;
 }
 
-static int have_avx2(void) {
-    static int v = -1;   /* benign race: every thread computes the same value */
-    if (v < 0) v = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    return v;
+/* VNNI: one instruction does the u8 x s8 products and the int32 sums
+ * (no int16 stage), after the same sign transfer as above. */
+__attribute__((target("avx2,avxvnni")))
+static int32_t dot_i8_avxvnni(const int8_t *a, const int8_t *b, size_t n) {
+    __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        __m256i a0 = _mm256_loadu_si256((const __m256i *)(a + i));
+        __m256i b0 = _mm256_loadu_si256((const __m256i *)(b + i));
+        __m256i a1 = _mm256_loadu_si256((const __m256i *)(a + i + 32));
+        __m256i b1 = _mm256_loadu_si256((const __m256i *)(b + i + 32));
+        acc0 = _mm256_dpbusd_avx_epi32(acc0, _mm256_abs_epi8(a0), _mm256_sign_epi8(b0, a0));
+        acc1 = _mm256_dpbusd_avx_epi32(acc1, _mm256_abs_epi8(a1), _mm256_sign_epi8(b1, a1));
+    }
+    for (; i < n; i += 32) {
+        __m256i a0 = _mm256_loadu_si256((const __m256i *)(a + i));
+        __m256i b0 = _mm256_loadu_si256((const __m256i *)(b + i));
+        acc0 = _mm256_dpbusd_avx_epi32(acc0, _mm256_abs_epi8(a0), _mm256_sign_epi8(b0, a0));
+    }
+    __m256i s = _mm256_add_epi32(acc0, acc1);
+    __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(1, 0, 3, 2)));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(h);
 }
+
+/* AVX-512 has no sign_epi8: negate b where a is negative with a mask. */
+__attribute__((target("avx512f,avx512bw,avx512vnni")))
+static int32_t dot_i8_avx512vnni(const int8_t *a, const int8_t *b, size_t n) {
+    __m512i acc = _mm512_setzero_si512();
+    const __m512i zero = _mm512_setzero_si512();
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        __m512i va = _mm512_loadu_si512((const void *)(a + i));
+        __m512i vb = _mm512_loadu_si512((const void *)(b + i));
+        __m512i sb = _mm512_mask_sub_epi8(vb, _mm512_movepi8_mask(va), zero, vb);
+        acc = _mm512_dpbusd_epi32(acc, _mm512_abs_epi8(va), sb);
+    }
+    int32_t s = _mm512_reduce_add_epi32(acc);
+    if (i < n) s += ken_hnsw_dot_i8_ref(a + i, b + i, n - i);
+    return s;
+}
+
+typedef struct { bool avx2, avxvnni, avx512vnni; } cpu_caps;
+
+static cpu_caps detect(void) {
+    cpu_caps c = {false, false, false};
+    c.avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    unsigned a, b, cx, d, xlo = 0, xhi = 0;
+    if (!c.avx2 || !__get_cpuid_count(7, 0, &a, &b, &cx, &d)) return c;
+    /* The OS must save the registers: XCR0 bits for YMM (0x6), ZMM (0xe6). */
+    __asm__("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
+    bool zmm = (xlo & 0xe6) == 0xe6;
+    c.avx512vnni = zmm && (b & (1u << 16)) && (b & (1u << 30)) && (cx & (1u << 11));
+    if (__get_cpuid_count(7, 1, &a, &b, &cx, &d)) c.avxvnni = (a & (1u << 4)) != 0;
+    return c;
+}
+
+static cpu_caps caps(void) {
+    static int done;
+    static cpu_caps c;
+    if (!__atomic_load_n(&done, __ATOMIC_ACQUIRE)) {
+        c = detect();   /* racing threads store the same values */
+        __atomic_store_n(&done, 1, __ATOMIC_RELEASE);
+    }
+    return c;
+}
+
+static int have_avx2(void) { return caps().avx2; }
 #endif
 
-int32_t ken_hnsw_dot_i8(const int8_t *a, const int8_t *b, size_t n) {
+size_t ken_hnsw_dot_i8_kernels(ken_hnsw_dot_i8_fn *out, size_t cap) {
+    size_t n = 0;
+    if (n < cap) out[n++] = ken_hnsw_dot_i8_ref;
 #if defined(__x86_64__)
-    if (have_avx2()) return dot_i8_avx2(a, b, n);
+    cpu_caps c = caps();
+    if (c.avx2 && n < cap) out[n++] = dot_i8_avx2;
+    if (c.avxvnni && n < cap) out[n++] = dot_i8_avxvnni;
+    if (c.avx512vnni && n < cap) out[n++] = dot_i8_avx512vnni;
 #endif
-    return ken_hnsw_dot_i8_ref(a, b, n);
+    return n;
+}
+
+ken_hnsw_dot_i8_fn ken_hnsw_dot_i8_best(void) {
+    ken_hnsw_dot_i8_fn k[4];
+    size_t n = ken_hnsw_dot_i8_kernels(k, 4);
+    return k[n - 1];
+}
+
+int32_t ken_hnsw_dot_i8(const int8_t *a, const int8_t *b, size_t n) {
+    return ken_hnsw_dot_i8_best()(a, b, n);
 }
 
 float ken_hnsw_dot_f32(const float *a, const float *b, size_t n) {

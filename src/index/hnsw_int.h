@@ -19,9 +19,11 @@ typedef struct {
 } qhdr;
 
 typedef struct visit_ctx visit_ctx;
+typedef int32_t (*ken_hnsw_dot_i8_fn)(const int8_t *a, const int8_t *b, size_t n);
 
 struct ken_hnsw {
-    uint32_t dim, dimq;        /* dimq: dim rounded up to 32 (zero padded) */
+    uint32_t dim, dimq;        /* dimq: dim rounded up to 64 (zero padded) */
+    ken_hnsw_dot_i8_fn dot_i8; /* the best kernel for this CPU, chosen once */
     ken_hnsw_metric metric;
     uint32_t M, M0, ef_construction;
     double level_mult;
@@ -56,9 +58,9 @@ struct ken_hnsw {
 /* Per-search scratch: an epoch-tagged visited array and heaps. */
 struct visit_ctx {
     visit_ctx *next;
-    uint32_t *mark;
+    uint16_t *mark;            /* 16-bit tags: half the cache footprint of 32 */
     size_t mark_cap;
-    uint32_t epoch;
+    uint16_t epoch;
     struct dn { float d; uint32_t id; } *cand, *res;
     size_t cand_cap, res_cap;
     int8_t *tmpq;              /* dimq: a quantized query */
@@ -79,8 +81,12 @@ static inline uint32_t *node_links(const ken_hnsw *h, uint32_t i, int level) {
 }
 
 /* hnsw_dist.c */
-int32_t ken_hnsw_dot_i8(const int8_t *a, const int8_t *b, size_t n);       /* n % 32 == 0 */
+/* Quantized values lie in [-127, 127] (the kernels rely on it); n % 32 == 0. */
+int32_t ken_hnsw_dot_i8(const int8_t *a, const int8_t *b, size_t n);
 int32_t ken_hnsw_dot_i8_ref(const int8_t *a, const int8_t *b, size_t n);
+/* Every int8 kernel this CPU can run (ref first), for the tests; returns the count. */
+size_t ken_hnsw_dot_i8_kernels(ken_hnsw_dot_i8_fn *out, size_t cap);
+ken_hnsw_dot_i8_fn ken_hnsw_dot_i8_best(void);
 float ken_hnsw_dot_f32(const float *a, const float *b, size_t n);
 float ken_hnsw_dot_f32_ref(const float *a, const float *b, size_t n);
 float ken_hnsw_l2_f32(const float *a, const float *b, size_t n);

@@ -14,6 +14,8 @@ static void test_kernels(void) {
     tix_rng = 7;
     int8_t a[512 + 32], b[512 + 32];
     float fa[517], fb[517];
+    ken_hnsw_dot_i8_fn ks[8];
+    fprintf(stderr, "int8 kernels on this CPU: %zu (ref included)\n", ken_hnsw_dot_i8_kernels(ks, 8));
     for (int t = 0; t < 20; t++) {
         size_t n = 32 * (size_t)(1 + t % 16);
         for (size_t i = 0; i < n; i++) {
@@ -21,6 +23,11 @@ static void test_kernels(void) {
             b[i] = (int8_t)(tix_unif() * 255 - 127);
         }
         a[0] = 127; b[0] = -127; a[1] = -127; b[1] = -127;
+        ken_hnsw_dot_i8_fn k[8];
+        size_t nk = ken_hnsw_dot_i8_kernels(k, 8);
+        CHECK(nk >= 1 && k[0] == ken_hnsw_dot_i8_ref);
+        for (size_t j = 1; j < nk; j++)
+            CHECKF(k[j](a, b, n) == ken_hnsw_dot_i8_ref(a, b, n), "kernel %zu, n %zu", j, n);
         CHECK_EQ_INT(ken_hnsw_dot_i8(a, b, n), ken_hnsw_dot_i8_ref(a, b, n));
         size_t m = 1 + (size_t)t * 27 % 517;
         for (size_t i = 0; i < m; i++) { fa[i] = tix_gauss(); fb[i] = tix_gauss(); }
