@@ -304,7 +304,7 @@ static ken_status encoder_layer(ken_model_ctx *c, int64_t il, int64_t n) {
         ken_model_layernorm(r, L->norm1, L->norm1_b, m->eps, c->x + t * E, E);
     }
     if ((st = linear(c, &L->up, il, KEN_LORA_UP, c->x, n, c->g))) return st;
-    for (int64_t i = 0; i < n * m->n_ff; i++) c->g[i] = ken_model_gelu(c->g[i]);
+    ken_model_gelu_rows(c->g, n * m->n_ff);
     if ((st = linear(c, &L->down, il, KEN_LORA_DOWN, c->g, n, c->y))) return st;
     for (int64_t t = 0; t < n; t++) {
         float *r = c->y + t * E;

@@ -192,5 +192,9 @@ int32_t ken_model_argmax(const float *x, int64_t n);
 
 /* Exposed for tests: llama.cpp's GELU (tanh form, F16 input and table). */
 float ken_model_gelu(float x);
+/* The same computed without the table (its definition; tests compare). */
+float ken_model_gelu_ref(float x);
+/* x[i] = ken_model_gelu(x[i]) for a whole array. */
+void ken_model_gelu_rows(float *x, int64_t n);
 
 #endif

@@ -165,6 +165,10 @@ typedef struct {
  * The activation rows are quantized once, then output rows are split across
  * the pool's threads: each output value is computed by exactly one thread in
  * the same order whatever the thread count, so results do not depend on it.
+ * Quantized weights: a batch gives the one-token results bit for bit. Float
+ * weights (F32, F16, BF16) with 4 or more tokens go through a blocked F32
+ * GEMM (weight rows widened to F32 once per tile of 48 tokens): the same
+ * products, summed in another order than the one-token kernel.
  * pool may be NULL (single thread); work may be NULL (scratch allocated and
  * freed within the call). Errors: KEN_ERR_INVALID (bad type or
  * shape), KEN_ERR_NOMEM / KEN_ERR_LIMIT (scratch). */

@@ -468,6 +468,85 @@ INSTANTIATE(q4_K)
 INSTANTIATE(q5_K)
 INSTANTIATE(q6_K)
 
+
+/* ------------------------------------------------------------ F32 GEMM */
+
+/* 4 weight rows × 3 tokens per step: 12 accumulators + 3 activation
+ * vectors + 1 weight vector = the 16 ymm registers; 7 loads per 12 FMAs. */
+TGT static void gemm_4x3(const float *w, const float *x, int64_t n, float *y, int64_t ys) {
+    __m256 a[4][3];
+    for (int r = 0; r < 4; r++)
+        for (int t = 0; t < 3; t++) a[r][t] = _mm256_setzero_ps();
+    int64_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        const __m256 x0 = _mm256_loadu_ps(x + k), x1 = _mm256_loadu_ps(x + n + k),
+                     x2 = _mm256_loadu_ps(x + 2 * n + k);
+        for (int r = 0; r < 4; r++) {
+            const __m256 wv = _mm256_loadu_ps(w + r * n + k);
+            a[r][0] = _mm256_fmadd_ps(wv, x0, a[r][0]);
+            a[r][1] = _mm256_fmadd_ps(wv, x1, a[r][1]);
+            a[r][2] = _mm256_fmadd_ps(wv, x2, a[r][2]);
+        }
+    }
+    for (int r = 0; r < 4; r++)
+        for (int t = 0; t < 3; t++) {
+            float s = hsum_ps(a[r][t]);
+            for (int64_t kk = k; kk < n; kk++) s += w[r * n + kk] * x[t * n + kk];
+            y[t * ys + r] = s;
+        }
+}
+
+/* One weight row × one token (the edges of the tile). */
+TGT static float gemm_1x1(const float *w, const float *x, int64_t n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+    int64_t k = 0;
+    for (; k + 16 <= n; k += 16) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + k), _mm256_loadu_ps(x + k), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + k + 8), _mm256_loadu_ps(x + k + 8), s1);
+    }
+    for (; k + 8 <= n; k += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + k), _mm256_loadu_ps(x + k), s0);
+    float s = hsum_ps(_mm256_add_ps(s0, s1));
+    for (; k < n; k++) s += w[k] * x[k];
+    return s;
+}
+
+TGT static void gemm_f32(const float *w, int64_t nr, const float *x, int64_t nt, int64_t n,
+                         float *y, int64_t ys) {
+    int64_t r = 0;
+    for (; r + 4 <= nr; r += 4) {
+        int64_t t = 0;
+        for (; t + 3 <= nt; t += 3) gemm_4x3(w + r * n, x + t * n, n, y + t * ys + r, ys);
+        for (; t < nt; t++)
+            for (int64_t rr = r; rr < r + 4; rr++) y[t * ys + rr] = gemm_1x1(w + rr * n, x + t * n, n);
+    }
+    for (; r < nr; r++)
+        for (int64_t t = 0; t < nt; t++) y[t * ys + r] = gemm_1x1(w + r * n, x + t * n, n);
+}
+
+ken_nn_gemm_fn ken_nn_avx2_gemm(void) { return gemm_f32; }
+
+TGT static void widen_f16(const void *src, float *dst, int64_t n) {
+    const uint8_t *p = src;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, ld_f16(p + 2 * i));
+    for (; i < n; i++) dst[i] = half_at(p + 2 * i);
+}
+
+TGT static void widen_bf16(const void *src, float *dst, int64_t n) {
+    const uint8_t *p = src;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, ld_bf16(p + 2 * i));
+    for (; i < n; i++) {
+        uint16_t h;
+        memcpy(&h, p + 2 * i, 2);
+        dst[i] = ken_nn_bf16_to_fp32(h);
+    }
+}
+
+ken_nn_widen_fn ken_nn_avx2_widen(ken_dtype t) {
+    return t == KEN_DT_F16 ? widen_f16 : t == KEN_DT_BF16 ? widen_bf16 : NULL;
+}
+
 #define SET_ALL(T, name)                                                           \
     do {                                                                           \
         t[T] = dot_##name;                                                         \
@@ -493,6 +572,12 @@ void ken_nn_avx2_kernels(ken_nn_dot_fn t[KEN_NN_NTYPES], ken_nn_dotn_fn tn[KEN_N
 }
 
 #else
+
+ken_nn_gemm_fn ken_nn_avx2_gemm(void) { return NULL; }
+ken_nn_widen_fn ken_nn_avx2_widen(ken_dtype t) {
+    (void)t;
+    return NULL;
+}
 
 void ken_nn_avx2_kernels(ken_nn_dot_fn t[KEN_NN_NTYPES], ken_nn_dotn_fn tn[KEN_NN_NTYPES][KEN_NN_DOTN_MAX + 1]) {
     (void)t;

@@ -310,6 +310,36 @@ ken_nn_dotn_fn ken_nn_dotn_best(ken_dtype wt, int nx) {
     return NULL;
 }
 
+void ken_nn_gemm_f32_ref(const float *w, int64_t nr, const float *x, int64_t nt, int64_t n,
+                         float *y, int64_t ys) {
+    for (int64_t t = 0; t < nt; t++)
+        for (int64_t r = 0; r < nr; r++) {
+            float s = 0.0f;
+            for (int64_t k = 0; k < n; k++) s += w[r * n + k] * x[t * n + k];
+            y[t * ys + r] = s;
+        }
+}
+
+ken_nn_gemm_fn ken_nn_gemm_f32_best(void) {
+    detect();
+    ken_nn_gemm_fn f = g_simd.current >= KEN_NN_SIMD_AVX2 ? ken_nn_avx2_gemm() : NULL;
+    return f ? f : ken_nn_gemm_f32_ref;
+}
+
+static void widen_f16_ref(const void *src, float *dst, int64_t n) {
+    ken_nn_dequantize_row(KEN_DT_F16, src, dst, n);
+}
+static void widen_bf16_ref(const void *src, float *dst, int64_t n) {
+    ken_nn_dequantize_row(KEN_DT_BF16, src, dst, n);
+}
+
+ken_nn_widen_fn ken_nn_widen_best(ken_dtype t) {
+    detect();
+    ken_nn_widen_fn f = g_simd.current >= KEN_NN_SIMD_AVX2 ? ken_nn_avx2_widen(t) : NULL;
+    if (f) return f;
+    return t == KEN_DT_F16 ? widen_f16_ref : t == KEN_DT_BF16 ? widen_bf16_ref : NULL;
+}
+
 float ken_nn_vec_dot(ken_dtype wt, const void *w, const void *x, int64_t n) {
     ken_nn_dot_fn f = ken_nn_dot_best(wt);
     KEN_ASSERT(f && ken_nn_row_bytes(wt, n));

@@ -142,4 +142,24 @@ void ken_nn_avx2_kernels(ken_nn_dot_fn t[KEN_NN_NTYPES],
  * one-row kernel per row). */
 ken_nn_dotn_fn ken_nn_dotn_best(ken_dtype wt, int nx);
 
+/* A register-blocked F32 product for float weight types with a batch:
+ * y[t·ys + r] = Σ_k w[r·n + k] · x[t·n + k] for r < nr, t < nt. The matrix
+ * products convert F16/BF16 weight rows (and the F16/BF16-rounded
+ * activations, exactly) to F32 tiles and call it; the values match the
+ * one-row kernels up to summation order. ken_nn_gemm_f32_ref defines it;
+ * ken_nn_gemm_f32_best is the SIMD variant in use (the reference when
+ * none). */
+typedef void (*ken_nn_gemm_fn)(const float *w, int64_t nr, const float *x, int64_t nt, int64_t n,
+                               float *y, int64_t ys);
+void ken_nn_gemm_f32_ref(const float *w, int64_t nr, const float *x, int64_t nt, int64_t n,
+                         float *y, int64_t ys);
+ken_nn_gemm_fn ken_nn_gemm_f32_best(void);
+/* Set by nn_avx2.c; NULL on other architectures. */
+ken_nn_gemm_fn ken_nn_avx2_gemm(void);
+/* F16 or BF16 row -> F32 (exact), SIMD where available: the GEMM widens
+ * every weight tile with it. Same values as ken_nn_dequantize_row. */
+typedef void (*ken_nn_widen_fn)(const void *src, float *dst, int64_t n);
+ken_nn_widen_fn ken_nn_widen_best(ken_dtype t);
+ken_nn_widen_fn ken_nn_avx2_widen(ken_dtype t);   /* NULL when none */
+
 #endif

@@ -46,6 +46,11 @@ typedef struct {
     ken_nn_dot_fn dot;
     ken_nn_dotn_fn dotn[KEN_NN_DOTN_MAX + 1];   /* multi-token kernels, may be NULL */
     int64_t chunk;              /* output rows per chunk */
+    /* float weight types with a batch: F32 tiles through a blocked GEMM */
+    ken_nn_gemm_fn gemm;        /* NULL: dot-product path */
+    float *xf;                  /* [n_tok][n_in] activations as F32 */
+    float *wt;                  /* [n_threads][GEMM_ROWS][n_in] weight tiles */
+    ken_nn_widen_fn widen_w, widen_x;   /* F16/BF16 -> F32 rows */
 } mm_job;
 
 #define TOKEN_TILE 32
@@ -55,6 +60,11 @@ typedef struct {
 /* With a batch, a chunk's weight rows are re-read once per token tile:
  * keep them within this many bytes (L2-sized). */
 #define CHUNK_BYTES_BATCH (128 * 1024)
+
+/* Float weights with at least this many tokens go through the GEMM. */
+#define GEMM_MIN_TOK 4
+#define GEMM_ROWS 4        /* weight rows converted to F32 at a time */
+#define GEMM_TILE 48       /* tokens per tile (a multiple of the kernel's 3) */
 
 /* Chunk t: activation row t. */
 static void quantize_row_chunk(void *ctx, int64_t t, int ith) {
@@ -93,6 +103,72 @@ static void multiply_chunk(void *ctx, int64_t c, int ith) {
     }
 }
 
+/* Chunk t: activation row t (already rounded to the activation type) as
+ * F32, exactly. */
+static void widen_row_chunk(void *ctx, int64_t t, int ith) {
+    (void)ith;
+    mm_job *j = ctx;
+    j->widen_x(j->xq + (size_t)t * j->x_row_bytes, j->xf + t * j->w->n_in, j->w->n_in);
+}
+
+/* Chunk c of the GEMM path: output rows [c·chunk, (c+1)·chunk), GEMM_ROWS
+ * at a time converted to F32 (F32 weights are used in place), times every
+ * token tile. */
+static void gemm_chunk(void *ctx, int64_t c, int ith) {
+    mm_job *j = ctx;
+    const int64_t n_out = j->w->n_out, n_in = j->w->n_in;
+    const int64_t o0 = c * j->chunk, o1 = o0 + j->chunk < n_out ? o0 + j->chunk : n_out;
+    const uint8_t *wd = j->w->data;
+    float *tile = j->wt + (int64_t)ith * GEMM_ROWS * n_in;
+    for (int64_t t0 = 0; t0 < j->n_tok; t0 += GEMM_TILE) {
+        const int64_t nt = j->n_tok - t0 < GEMM_TILE ? j->n_tok - t0 : GEMM_TILE;
+        for (int64_t o = o0; o < o1; o += GEMM_ROWS) {
+            const int64_t nr = o1 - o < GEMM_ROWS ? o1 - o : GEMM_ROWS;
+            const float *w = (const float *)(wd + (size_t)o * j->w_row_bytes);
+            if (j->w->type != KEN_DT_F32) {
+                for (int64_t r = 0; r < nr; r++)
+                    j->widen_w(wd + (size_t)(o + r) * j->w_row_bytes, tile + r * n_in, n_in);
+                w = tile;
+            }
+            j->gemm(w, nr, j->xf + t0 * n_in, nt, n_in, j->y + t0 * n_out + o, n_out);
+        }
+    }
+}
+
+static bool is_float_type(ken_dtype t) {
+    return t == KEN_DT_F32 || t == KEN_DT_F16 || t == KEN_DT_BF16;
+}
+
+/* The GEMM path: activations widened to F32, weight rows in F32 tiles. */
+static ken_status matmul_gemm(ken_pool *pool, mm_job *j, ken_nn_work *work) {
+    const int64_t n_in = j->w->n_in, n_tok = j->n_tok;
+    const int nth = ken_pool_threads(pool);
+    const size_t xq_bytes = j->act == KEN_DT_F32 ? 0 : ((size_t)n_tok * j->x_row_bytes + 63) / 64 * 64;
+    const size_t xf_bytes = j->act == KEN_DT_F32 ? 0 : (size_t)(n_tok * n_in) * sizeof(float);
+    const size_t wt_bytes = (size_t)nth * GEMM_ROWS * (size_t)n_in * sizeof(float);
+    if ((double)xq_bytes + (double)xf_bytes + (double)wt_bytes > (double)KEN_NN_WORK_MAX)
+        return KEN_ERR_LIMIT;
+    ken_status st = work_reserve(work, xq_bytes + xf_bytes + wt_bytes);
+    if (st != KEN_OK) return st;
+    uint8_t *base = work->data;
+    j->wt = (float *)(base + xq_bytes + xf_bytes);
+    if (j->act == KEN_DT_F32) {
+        j->xf = (float *)j->x;
+    } else {
+        j->xq = base;
+        j->xf = (float *)(base + xq_bytes);
+        ken_pool_run(pool, n_tok, quantize_row_chunk, j);
+        ken_pool_run(pool, n_tok, widen_row_chunk, j);
+    }
+    j->chunk = j->w->n_out / (8 * nth);
+    if (j->chunk * (int64_t)j->w_row_bytes > CHUNK_BYTES_BATCH)
+        j->chunk = CHUNK_BYTES_BATCH / (int64_t)j->w_row_bytes;
+    j->chunk = (j->chunk + GEMM_ROWS - 1) / GEMM_ROWS * GEMM_ROWS;
+    if (j->chunk < GEMM_ROWS) j->chunk = GEMM_ROWS;
+    ken_pool_run(pool, (j->w->n_out + j->chunk - 1) / j->chunk, gemm_chunk, j);
+    return KEN_OK;
+}
+
 ken_status ken_nn_matmul(ken_pool *pool, const ken_nn_mat *w, const float *x, int64_t n_tok,
                          float *y, ken_nn_work *work) {
     if (!w || !x || !y || n_tok < 1 || w->n_out < 1 || !w->data) return KEN_ERR_INVALID;
@@ -107,6 +183,14 @@ ken_status ken_nn_matmul(ken_pool *pool, const ken_nn_mat *w, const float *x, in
     if ((double)wrb * (double)w->n_out * (double)n_tok < SMALL_WORK_BYTES) pool = NULL;
     ken_nn_work tmp = {0};
     if (!work) work = &tmp;   /* no scratch given: a temporary one for this call */
+    if (n_tok >= GEMM_MIN_TOK && is_float_type(w->type) && ken_nn_simd_get() >= KEN_NN_SIMD_AVX2) {
+        j.gemm = ken_nn_gemm_f32_best();
+        j.widen_w = ken_nn_widen_best(w->type);
+        j.widen_x = ken_nn_widen_best(act);
+        ken_status st = matmul_gemm(pool, &j, work);
+        ken_nn_work_free(&tmp);
+        return st;
+    }
     if (act == KEN_DT_F32) {
         j.xq = (const uint8_t *)x;   /* F32 weights take the activations as they are */
     } else {

@@ -561,6 +561,20 @@ static void test_ops(void) {
     /* the result is an F16 value */
     float gv = ken_model_gelu(0.3333f);
     CHECK(ken_nn_fp16_to_fp32(ken_nn_fp32_to_fp16(gv)) == gv);
+    /* the table equals the computed form for every F16 input and for
+     * floats between F16 values (rounded first); the row form too */
+    int gelu_bad = 0;
+    for (uint32_t h = 0; h < (1u << 16); h++) {
+        float v = ken_nn_fp16_to_fp32((uint16_t)h);
+        if (v != v) continue;
+        float vs[3] = {v, v * 1.0003f, v - 0.0001f}, rows[3] = {vs[0], vs[1], vs[2]};
+        ken_model_gelu_rows(rows, 3);
+        for (int k = 0; k < 3; k++) {
+            float want = ken_model_gelu_ref(vs[k]);
+            gelu_bad += ken_model_gelu(vs[k]) != want || rows[k] != want;
+        }
+    }
+    CHECK_EQ_INT(gelu_bad, 0);
     float x[4] = {1, 2, 3, 4}, y[4], w[4] = {1, 1, 2, 1};
     ken_model_rmsnorm(x, w, 0.0f, y, 4);
     double r = sqrt((1 + 4 + 9 + 16) / 4.0);
