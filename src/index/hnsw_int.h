@@ -94,6 +94,13 @@ float ken_hnsw_l2_f32_ref(const float *a, const float *b, size_t n);
 /* Quantizes x[0..dim) into q[0..dimq) (zero padded); returns the scale. */
 float ken_hnsw_quantize(const float *x, uint32_t dim, uint32_t dimq, int8_t *q);
 
+/* hnsw_io.c: the checksum of a whole index file (header with its checksum
+ * field, at this offset, taken as zero; then the body), for the tests that
+ * craft files whose checksum is right but whose contents are not. */
+#define KEN_HNSW_FILE_CHECKSUM_OFFSET 80
+#define KEN_HNSW_FILE_HEADER_BYTES 128
+uint64_t ken_hnsw_file_checksum(const uint8_t *file, size_t len);
+
 /* hnsw.c, for hnsw_io.c */
 ken_status ken_hnsw_alloc(const ken_hnsw_opts *o, size_t cap, ken_hnsw **out, ken_err *err);
 ken_status ken_hnsw_map_put(ken_hnsw *h, uint64_t id, uint32_t node);

@@ -16,6 +16,7 @@
 #include "index/hnsw_int.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <math.h>
@@ -43,6 +44,8 @@ typedef struct {
 } file_hdr;   /* 96 bytes, written into a 128-byte zero-padded block */
 
 _Static_assert(sizeof(file_hdr) <= HDR_BYTES, "header fits");
+_Static_assert(offsetof(file_hdr, checksum) == KEN_HNSW_FILE_CHECKSUM_OFFSET, "checksum offset");
+_Static_assert(HDR_BYTES == KEN_HNSW_FILE_HEADER_BYTES, "header size");
 
 /* ------------------------------------------------------------ checksum */
 
@@ -95,6 +98,18 @@ static uint64_t hash_final(hasher *s) {
     for (size_t i = 0; i < s->nbuf; i++) h = rotl(h ^ (s->buf[i] * P1), 11) * P2;
     h ^= h >> 33; h *= P2; h ^= h >> 29; h *= P1; h ^= h >> 32;
     return h;
+}
+
+uint64_t ken_hnsw_file_checksum(const uint8_t *file, size_t len) {
+    KEN_ASSERT(len >= HDR_BYTES);
+    hasher hs;
+    hash_init(&hs);
+    uint8_t hb[HDR_BYTES];
+    memcpy(hb, file, HDR_BYTES);
+    memset(hb + offsetof(file_hdr, checksum), 0, 8);
+    hash_update(&hs, hb, HDR_BYTES);
+    hash_update(&hs, file + HDR_BYTES, len - HDR_BYTES);
+    return hash_final(&hs);
 }
 
 /* ------------------------------------------------------------ save */
@@ -313,14 +328,7 @@ ken_status ken_hnsw_load(const char *path, uint64_t expected_generation, uint32_
     memcpy(&hd, map, sizeof hd);
     st = check_header(&hd, size, path, expected_generation, expected_dim, err);
     if (st) goto out;
-    hasher hs;
-    hash_init(&hs);
-    uint8_t hb[HDR_BYTES];
-    memcpy(hb, map, HDR_BYTES);
-    memset(hb + offsetof(file_hdr, checksum), 0, 8);
-    hash_update(&hs, hb, HDR_BYTES);
-    hash_update(&hs, (const uint8_t *)map + HDR_BYTES, size - HDR_BYTES);
-    if (hash_final(&hs) != hd.checksum) { st = ken_err_set(err, KEN_ERR_FORMAT, "%s: checksum mismatch (corrupt index)", path); goto out; }
+    if (ken_hnsw_file_checksum(map, size) != hd.checksum) { st = ken_err_set(err, KEN_ERR_FORMAT, "%s: checksum mismatch (corrupt index)", path); goto out; }
     ken_hnsw_opts o = {hd.dim, (ken_hnsw_metric)hd.metric, hd.M, hd.ef_construction, hd.rng};
     st = ken_hnsw_alloc(&o, hd.count, &h, err);
     if (!st) st = read_body(h, &hd, (const uint8_t *)map + HDR_BYTES, path, err);

@@ -3,6 +3,7 @@
  * dimension) refused with the right status. */
 #include "test.h"
 #include "test_index_util.h"
+#include "index/hnsw_int.h"
 
 #include <unistd.h>
 
@@ -141,4 +142,60 @@ static void test_refusals(void) {
     free(x);
 }
 
-TEST_MAIN(test_round_trip, test_refusals)
+/* Files with a correct checksum but impossible contents (what a hostile or
+ * buggy writer could produce) are refused by the content checks. */
+static void crafted(const ken_buf *good, size_t off, const void *val, size_t n, const char *what) {
+    ken_buf b;
+    ken_buf_init(&b, 0);
+    ken_buf_append(&b, good->data, good->len);
+    memcpy(b.data + off, val, n);
+    uint64_t c = ken_hnsw_file_checksum((const uint8_t *)b.data, b.len);
+    memcpy(b.data + KEN_HNSW_FILE_CHECKSUM_OFFSET, &c, 8);
+    write_all(b.data, b.len);
+    ken_hnsw *g = NULL;
+    ken_err e;
+    ken_status st = ken_hnsw_load(path, 5, 0, &g, &e);
+    CHECKF(st == KEN_ERR_FORMAT && g == NULL, "%s: status %d (%s)", what, (int)st, e.msg);
+    ken_hnsw_free(g);
+    ken_buf_free(&b);
+}
+
+static void test_crafted(void) {
+    float *x = tix_data(300, 16, 5, 1.0f, true, 8);
+    ken_hnsw *h = tix_build(x, 300, 16, KEN_HNSW_COSINE, 1);
+    REQUIRE(h);
+    REQUIRE(ken_hnsw_save(h, path, 5, NULL) == KEN_OK);
+    ken_buf good = read_all();
+    uint64_t n;
+    uint32_t dim, M;
+    memcpy(&n, good.data + 32, 8);
+    memcpy(&dim, good.data + 16, 4);
+    memcpy(&M, good.data + 24, 4);
+    REQUIRE(n == 300 && dim == 16 && M == 16);
+    size_t hdr = KEN_HNSW_FILE_HEADER_BYTES, levels = hdr + n * 8, del = levels + n;
+    size_t vecs = levels + ((2 * n + 7) & ~(size_t)7), l0 = vecs + n * dim * 4;
+    uint32_t too_many = 2 * M + 1, out_of_range = (uint32_t)n + 5, entry = (uint32_t)n;
+    uint8_t lev40 = 40, del2 = 2;
+    float nan = NAN;
+    uint64_t huge = 1ull << 40;
+    int32_t maxl = 7;
+    crafted(&good, l0, &too_many, 4, "link count");
+    crafted(&good, l0 + 4, &out_of_range, 4, "link target");
+    crafted(&good, levels, &lev40, 1, "level");
+    crafted(&good, del + 1, &del2, 1, "deleted flag");
+    crafted(&good, 48, &entry, 4, "entry");
+    crafted(&good, vecs + 4 * 5, &nan, 4, "NaN");
+    crafted(&good, 32, &huge, 8, "count");
+    crafted(&good, 52, &maxl, 4, "max level");
+    /* The unmodified bytes with a recomputed checksum still load. */
+    write_all(good.data, good.len);
+    ken_hnsw *g = NULL;
+    CHECK_EQ_INT(ken_hnsw_load(path, 5, 16, &g, NULL), KEN_OK);
+    ken_hnsw_free(g);
+    unlink(path);
+    ken_buf_free(&good);
+    ken_hnsw_free(h);
+    free(x);
+}
+
+TEST_MAIN(test_round_trip, test_refusals, test_crafted)
