@@ -24,7 +24,8 @@ static void usage(FILE *f) {
             "0 skips it), tg = N tokens generated one at a time (-n, default 128; 0 skips).\n"
             "Encoders: embeddings of --embd-batch sequences (default 8) of --embd-seq tokens\n"
             "(default 128). Random token ids; one warm-up run, then REPS runs (default 5):\n"
-            "median tokens/s with the min and max.\n");
+            "median tokens/s with the min and max; cpu = CPU time / (wall × threads), below 1\n"
+            "when other processes took the cores.\n");
 }
 
 static int parse_long(const char *opt, const char *s, long lo, long hi, long *out) {
@@ -41,8 +42,8 @@ static int parse_long(const char *opt, const char *s, long lo, long hi, long *ou
 }
 
 static void json_stat(const char *name, ken_bench_stat s) {
-    printf(",\"%s_tps\":%.3f,\"%s_tps_min\":%.3f,\"%s_tps_max\":%.3f", name, s.med, name, s.min,
-           name, s.max);
+    printf(",\"%s_tps\":%.3f,\"%s_tps_min\":%.3f,\"%s_tps_max\":%.3f,\"%s_cpu_share\":%.3f", name,
+           s.med, name, s.min, name, s.max, name, s.cpu_share);
 }
 
 static void print_json(const char *path, const ken_bench_result *r, long rss) {
@@ -70,16 +71,17 @@ static void print_json(const char *path, const ken_bench_result *r, long rss) {
 
 static void print_row(const char *path, const ken_bench_result *r, const char *test,
                       ken_bench_stat s) {
-    printf("%-32s %9.1f MiB %3d %-10s %10.2f %10.2f %10.2f\n", path,
-           (double)r->model_bytes / (1024.0 * 1024.0), r->n_threads, test, s.med, s.min, s.max);
+    printf("%-32s %9.1f MiB %3d %-10s %10.2f %10.2f %10.2f %5.2f\n", path,
+           (double)r->model_bytes / (1024.0 * 1024.0), r->n_threads, test, s.med, s.min, s.max,
+           s.cpu_share);
 }
 
 static void print_table(const char *path, const ken_bench_result *r, long rss) {
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
     char test[48];
-    printf("%-32s %13s %3s %-10s %10s %10s %10s\n", "model", "size", "th", "test", "t/s med",
-           "min", "max");
+    printf("%-32s %13s %3s %-10s %10s %10s %10s %5s\n", "model", "size", "th", "test", "t/s med",
+           "min", "max", "cpu");
     if (r->is_encoder) {
         snprintf(test, sizeof test, "embd%dx%d", r->embd_batch, r->embd_seq);
         print_row(base, r, test, r->embd);

@@ -163,6 +163,10 @@ typedef struct {
 
 typedef struct {
     double med, min, max;    /* tokens/s; all 0 when the test did not run */
+    /* median of process CPU time / (wall time × threads) over the runs:
+     * near 1 when the threads had their cores, lower when other processes
+     * took them (then med / cpu_share estimates the unshared figure) */
+    double cpu_share;
 } ken_bench_stat;
 
 typedef struct {

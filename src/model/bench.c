@@ -18,6 +18,27 @@ static double now_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+static double cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Wall and CPU time of one run. */
+typedef struct {
+    double wall0, cpu0;
+} run_clock;
+
+static run_clock clock_start(void) { return (run_clock){now_s(), cpu_s()}; }
+
+/* tokens/s of n tokens since k; *share = CPU time / (wall × threads). */
+static double clock_tps(run_clock k, int64_t n, int nth, double *share) {
+    double wall = now_s() - k.wall0, cpu = cpu_s() - k.cpu0;
+    if (wall <= 0) wall = 1e-9;
+    if (share) *share = cpu / (wall * nth);
+    return (double)n / wall;
+}
+
 static uint64_t rng_next(uint64_t *s) {   /* splitmix64 */
     uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -34,46 +55,50 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-static ken_bench_stat stat_of(double *v, int n) {
+static double median(double *v, int n) {
     qsort(v, (size_t)n, sizeof *v, cmp_double);
-    ken_bench_stat s = {.min = v[0], .max = v[n - 1]};
-    s.med = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* v[0..n) tokens/s, sh[0..n) CPU shares (both reordered). */
+static ken_bench_stat stat_of(double *v, double *sh, int n) {
+    ken_bench_stat s = {.med = median(v, n), .cpu_share = median(sh, n)};
+    s.min = v[0];
+    s.max = v[n - 1];
     return s;
 }
 
 /* One pp run: n tokens in one batch from an empty cache; tokens/s. */
 static ken_status run_pp(ken_model_ctx *c, const int32_t *tok, int64_t n, double *tps,
-                         ken_err *err) {
+                         double *share, ken_err *err) {
     ken_model_ctx_reset(c);
-    double t0 = now_s();
+    run_clock k = clock_start();
     ken_status st = ken_model_decode(c, tok, n, false, err);
-    double dt = now_s() - t0;
-    if (!st) *tps = (double)n / (dt > 0 ? dt : 1e-9);
+    if (!st) *tps = clock_tps(k, n, c->n_threads, share);
     return st;
 }
 
 /* One tg run: n tokens one at a time from an empty cache; tokens/s. */
 static ken_status run_tg(ken_model_ctx *c, const int32_t *tok, int64_t n, double *tps,
-                         ken_err *err) {
+                         double *share, ken_err *err) {
     ken_model_ctx_reset(c);
-    double t0 = now_s();
+    run_clock k = clock_start();
     for (int64_t i = 0; i < n; i++) {
         ken_status st = ken_model_decode(c, tok + i, 1, false, err);
         if (st) return st;
     }
-    double dt = now_s() - t0;
-    *tps = (double)n / (dt > 0 ? dt : 1e-9);
+    *tps = clock_tps(k, n, c->n_threads, share);
     return KEN_OK;
 }
 
 /* One embedding run: n_seq sequences of len tokens, each encoded and
  * pooled (the model's pooling, CLS when none); tokens/s. */
 static ken_status run_embd(ken_model_ctx *c, const int32_t *tok, int64_t len, int64_t n_seq,
-                           float *vec, double *tps, ken_err *err) {
+                           float *vec, double *tps, double *share, ken_err *err) {
     const ken_model *m = c->m;
     ken_pooling pool = m->pooling == KEN_POOLING_MEAN || m->pooling == KEN_POOLING_LAST
                            ? m->pooling : KEN_POOLING_CLS;
-    double t0 = now_s();
+    run_clock k = clock_start();
     for (int64_t s = 0; s < n_seq; s++) {
         const float *states;
         ken_status st = ken_model_encode(c, tok + s * len, len, &states, err);
@@ -81,8 +106,7 @@ static ken_status run_embd(ken_model_ctx *c, const int32_t *tok, int64_t len, in
         if (st) return st;
         ken_model_l2_normalize(vec, m->n_embd);
     }
-    double dt = now_s() - t0;
-    *tps = (double)(len * n_seq) / (dt > 0 ? dt : 1e-9);
+    *tps = clock_tps(k, len * n_seq, c->n_threads, share);
     return KEN_OK;
 }
 
@@ -120,33 +144,35 @@ static ken_status bench_params(const ken_model *m, const ken_bench_opts *o, ken_
     return KEN_OK;
 }
 
-/* The timed runs of every test that applies; tok holds enough ids. */
+/* The timed runs of every test that applies; tok holds enough ids, v and
+ * sh room for reps values. */
 static ken_status bench_runs(ken_model_ctx *c, const int32_t *tok, float *vec, double *v,
-                             ken_bench_result *r, ken_err *err) {
+                             double *sh, ken_bench_result *r, ken_err *err) {
     ken_status st = KEN_OK;
     double tps;
     if (r->is_encoder) {
         /* warm-up: one sequence */
-        if ((st = run_embd(c, tok, r->embd_seq, 1, vec, &tps, err))) return st;
+        if ((st = run_embd(c, tok, r->embd_seq, 1, vec, &tps, NULL, err))) return st;
         for (int i = 0; i < r->reps; i++)
-            if ((st = run_embd(c, tok, r->embd_seq, r->embd_batch, vec, &v[i], err))) return st;
-        r->embd = stat_of(v, r->reps);
+            if ((st = run_embd(c, tok, r->embd_seq, r->embd_batch, vec, &v[i], &sh[i], err)))
+                return st;
+        r->embd = stat_of(v, sh, r->reps);
         return KEN_OK;
     }
     /* warm-up as llama-bench: a short batch and one generated token
      * (pages the weights in, sizes the scratch) */
-    if ((st = run_pp(c, tok, KEN_MIN(r->n_prompt ? r->n_prompt : 1, 32), &tps, err)) ||
-        (st = run_tg(c, tok, 1, &tps, err)))
+    if ((st = run_pp(c, tok, KEN_MIN(r->n_prompt ? r->n_prompt : 1, 32), &tps, NULL, err)) ||
+        (st = run_tg(c, tok, 1, &tps, NULL, err)))
         return st;
     if (r->n_prompt) {
         for (int i = 0; i < r->reps; i++)
-            if ((st = run_pp(c, tok, r->n_prompt, &v[i], err))) return st;
-        r->pp = stat_of(v, r->reps);
+            if ((st = run_pp(c, tok, r->n_prompt, &v[i], &sh[i], err))) return st;
+        r->pp = stat_of(v, sh, r->reps);
     }
     if (r->n_gen) {
         for (int i = 0; i < r->reps; i++)
-            if ((st = run_tg(c, tok, r->n_gen, &v[i], err))) return st;
-        r->tg = stat_of(v, r->reps);
+            if ((st = run_tg(c, tok, r->n_gen, &v[i], &sh[i], err))) return st;
+        r->tg = stat_of(v, sh, r->reps);
     }
     return KEN_OK;
 }
@@ -175,14 +201,14 @@ ken_status ken_model_bench(ken_model *m, const ken_bench_opts *opts, ken_bench_r
     const int64_t n_tok = out->is_encoder ? (int64_t)out->embd_seq * out->embd_batch : n_ctx;
     tok = malloc((size_t)n_tok * sizeof *tok);
     vec = malloc((size_t)m->n_embd * sizeof *vec);
-    v = malloc((size_t)out->reps * sizeof *v);
+    v = malloc((size_t)out->reps * 2 * sizeof *v);
     if (!tok || !vec || !v) {
         st = ken_err_set(&err, KEN_ERR_NOMEM, "out of memory");
         goto out;
     }
     uint64_t seed = o->seed ? o->seed : 1234;
     random_tokens(&seed, tok, n_tok, m->n_vocab);
-    st = bench_runs(c, tok, vec, v, out, &err);
+    st = bench_runs(c, tok, vec, v, v + out->reps, out, &err);
 out:
     if (st && errmsg) *errmsg = ken_strdup(err.msg[0] ? err.msg : ken_status_str(st));
     ken_model_ctx_free(c);

@@ -23,7 +23,8 @@ python3 - "$tmp/d.json" "$M/tiny-llama-q-Q8_0.gguf" <<'PY'
 import json, os, sys
 d = json.load(open(sys.argv[1]))
 for k in ("pp_tps", "pp_tps_min", "pp_tps_max", "tg_tps", "tg_tps_min", "tg_tps_max",
-          "threads", "model_bytes", "kv_bytes", "peak_rss_bytes"):
+          "pp_cpu_share", "tg_cpu_share", "threads", "model_bytes", "kv_bytes",
+          "peak_rss_bytes"):
     assert k in d, ("missing", k)
 assert d["threads"] == 2 and d["reps"] == 3 and d["n_prompt"] == 32 and d["n_gen"] == 8, d
 assert d["model_bytes"] == os.path.getsize(sys.argv[2]), d["model_bytes"]
@@ -32,6 +33,7 @@ for t in ("pp", "tg"):
     lo, med, hi = d[t + "_tps_min"], d[t + "_tps"], d[t + "_tps_max"]
     assert 0 < lo <= med <= hi, (t, lo, med, hi)
 assert d["kv_bytes"] > 0 and d["peak_rss_bytes"] > d["model_bytes"]
+assert 0 < d["pp_cpu_share"] <= 1.5 and 0 < d["tg_cpu_share"] <= 1.5, d
 PY
 
 # -p 0: generation only (pp figures are zero)
