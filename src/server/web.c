@@ -61,8 +61,8 @@ enum MHD_Result srv_web(srv_req *r, const char *path) {
         if (!r->s->web_dir[0])
             return srv_error(r, 404, "no_web_ui", "the web UI files were not found "
                                                   "(set KEN_WEB to the web/ folder)");
-        char p[PATH_MAX];
-        snprintf(p, sizeof p, "%s/%s", r->s->web_dir, files[i].file);
+        char p[sizeof r->s->web_dir + 32];   /* the folder + "/" + a short table name */
+        snprintf(p, sizeof p, "%s/%.30s", r->s->web_dir, files[i].file);
         ken_buf b;
         ken_buf_init(&b, WEB_FILE_BYTES_MAX);
         ken_err err;
