@@ -1,7 +1,7 @@
 /* cli.h: the subcommands of the ken program. Each cmd_* parses its own
  * arguments (argv[0] is the subcommand name) and returns the exit code:
  * 0 ok, 1 usage, 2 bad input or not found, 3 internal error. The CLI uses
- * the public headers (ken.h, ken_model.h, ken_tok.h) only. */
+ * the public headers (include/ken*.h) only. */
 #ifndef KEN_CLI_H
 #define KEN_CLI_H
 
@@ -19,6 +19,8 @@ int cmd_stats(int argc, char **argv);
 int cmd_search(int argc, char **argv);           /* cli/cmd_search.c */
 int cmd_ask(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_serve(int argc, char **argv);            /* cli/cmd_serve.c */
+int cmd_key(int argc, char **argv);
 /* ken model SUB ...: argv[0] is the model subcommand ("info", "tokenize"). */
 int cmd_model_info(int argc, char **argv);       /* cli/cmd_model_info.c */
 int cmd_model_tokenize(int argc, char **argv);   /* cli/cmd_model_tok.c */
@@ -28,5 +30,7 @@ int cmd_model_rerank(int argc, char **argv);
 int cmd_model_logits(int argc, char **argv);
 int cmd_model_quantize(int argc, char **argv);
 int cmd_model_random(int argc, char **argv);
+int cmd_model_chat_template(int argc, char **argv); /* cli/cmd_chat_template.c */
+int cmd_model_bench(int argc, char **argv);      /* cli/cmd_model_bench.c */
 
 #endif

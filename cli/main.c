@@ -24,7 +24,9 @@ static const command commands[] = {
     {"search", cmd_search, "BM25 search over the chunks, with filters"},
     {"ask", cmd_ask, "answer a question from the knowledge base, with citations"},
     {"eval", cmd_eval, "evaluate retrieval on a BEIR-style test collection"},
-    {"model", NULL, "GGUF models: info, tokenize, generate, embed, rerank, logits, quantize, random"},
+    {"serve", cmd_serve, "HTTP API, OpenAI-compatible endpoint and web UI"},
+    {"key", cmd_key, "API keys for ken serve: create, list, revoke"},
+    {"model", NULL, "GGUF models: info, tokenize, generate, embed, rerank, logits, bench, ..."},
 };
 
 static const command model_commands[] = {
@@ -36,6 +38,8 @@ static const command model_commands[] = {
     {"logits", cmd_model_logits, "write the logits of every position (float32 LE)"},
     {"quantize", cmd_model_quantize, "convert a model's tensors to another type"},
     {"random", cmd_model_random, "write a random-weight model with a real tokenizer"},
+    {"chat-template", cmd_model_chat_template, "render a chat template for a conversation"},
+    {"bench", cmd_model_bench, "prompt and generation speed (llama-bench terms)"},
 
 };
 
