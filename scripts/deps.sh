@@ -6,7 +6,7 @@ set -euo pipefail
 build_pkgs=(build-essential cmake pkg-config libsqlite3-dev libutf8proc-dev libpcre2-dev
             libmd4c-dev libxml2-dev libpoppler-glib-dev libmagic-dev zlib1g-dev
             libmicrohttpd-dev)
-test_pkgs=(clang libclang-rt-14-dev sqlite3 poppler-utils curl)
+test_pkgs=(clang libclang-rt-14-dev sqlite3 poppler-utils curl python3)
 want=("${build_pkgs[@]}")
 if [ "${1:-build}" = test ]; then want+=("${test_pkgs[@]}"); fi
 
