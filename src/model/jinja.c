@@ -466,6 +466,8 @@ static ken_status lex_all(lexer *lx) {
     return KEN_OK;
 }
 
+ken_status ken_jinja_analyze_scopes(ken_jinja_tmpl *t, ken_err *err);
+
 /* ------------------------------------------------------------- parser */
 
 typedef struct {
@@ -1281,6 +1283,10 @@ ken_status ken_jinja_parse(const char *src, size_t n, ken_jinja_tmpl **out, ken_
         ken_jinja_free(t);
         return st;
     }
+    if ((st = ken_jinja_analyze_scopes(t, err))) {
+        ken_jinja_free(t);
+        return st;
+    }
     *out = t;
     return KEN_OK;
 }
@@ -1289,4 +1295,234 @@ void ken_jinja_free(ken_jinja_tmpl *t) {
     if (!t) return;
     jarena_free(&t->arena);
     free(t);
+}
+
+/* ------------------------------------------------------ scope analysis */
+
+/* Jinja compiles each scope (the template, a loop body, a macro body) with
+ * its names resolved at compile time: a name whose first use in the scope
+ * is a store, and that no enclosing scope uses, starts out undefined, even
+ * when the render's variables hold that name. So in
+ *   {% for m in xs %}{{ s }}{% endfor %}{% set s = 1 %}
+ * the loop prints nothing for s whatever s was passed as. This pass finds
+ * those names per scope; the evaluator binds them to undefined on entry. */
+
+typedef struct {
+    const char **name;
+    bool *stored_first;
+    int n, cap;
+    bool failed;
+} refset;
+
+static int ref_find(const refset *r, const char *nm) {
+    for (int i = 0; i < r->n; i++)
+        if (strcmp(r->name[i], nm) == 0) return i;
+    return -1;
+}
+
+static void ref_add(refset *r, const char *nm, bool store) {
+    if (r->failed || ref_find(r, nm) >= 0) return;
+    if (r->n == r->cap) {
+        int cap = r->cap ? r->cap * 2 : 16;
+        const char **nn = realloc(r->name, (size_t)cap * sizeof *nn);
+        if (nn) r->name = nn;
+        bool *ns = nn ? realloc(r->stored_first, (size_t)cap * sizeof *ns) : NULL;
+        if (!nn || !ns) {
+            r->failed = true;
+            return;
+        }
+        r->stored_first = ns;
+        r->cap = cap;
+    }
+    r->name[r->n] = nm;
+    r->stored_first[r->n++] = store;
+}
+
+typedef struct scope_job {
+    jnode *body;                 /* the scope's JN_BODY */
+    const jnode *owner;          /* JN_FOR / JN_MACRO / JN_CALLBLOCK, NULL for the template */
+} scope_job;
+
+typedef struct {
+    scope_job *jobs;
+    int n, cap;
+    bool failed;
+} joblist;
+
+static void job_add(joblist *j, jnode *body, const jnode *owner) {
+    if (j->failed || !body) return;
+    if (j->n == j->cap) {
+        int cap = j->cap ? j->cap * 2 : 16;
+        scope_job *p = realloc(j->jobs, (size_t)cap * sizeof *p);
+        if (!p) {
+            j->failed = true;
+            return;
+        }
+        j->jobs = p;
+        j->cap = cap;
+    }
+    j->jobs[j->n++] = (scope_job){body, owner};
+}
+
+static void scan_expr(const jnode *e, refset *r, int depth) {
+    if (!e || depth > 2 * PARSE_DEPTH_MAX) return;
+    if (e->kind == JN_NAME) {
+        ref_add(r, e->s, false);
+        return;
+    }
+    scan_expr(e->a, r, depth + 1);
+    scan_expr(e->b, r, depth + 1);
+    scan_expr(e->c, r, depth + 1);
+    scan_expr(e->d, r, depth + 1);
+    for (int i = 0; i < e->nkids; i++) scan_expr(e->kids[i], r, depth + 1);
+}
+
+static void scan_store(const jnode *t, refset *r) {
+    if (!t) return;
+    if (t->kind == JN_NAME) ref_add(r, t->s, true);
+    else if (t->kind == JN_ATTR) scan_expr(t->a, r, 0);      /* ns.x = ...: uses ns */
+    else for (int i = 0; i < t->nkids; i++) scan_store(t->kids[i], r);
+}
+
+static void scan_stmt(const jnode *s, refset *r, joblist *jobs, int depth);
+
+static bool ref_clone(const refset *from, refset *to) {
+    memset(to, 0, sizeof *to);
+    for (int i = 0; i < from->n && !to->failed; i++) ref_add(to, from->name[i], from->stored_first[i]);
+    return !to->failed;
+}
+
+/* An if statement, as Jinja's branch analysis sees it: its branches are the
+ * body, the elifs and the else; a name first stored in the branches starts
+ * undefined only if every one of the three stores it, else it is looked up
+ * outside (a load first in any branch also means looked up). */
+static void scan_if(const jnode *s, refset *r, joblist *jobs, int depth) {
+    scan_expr(s->a, r, 0);
+    refset g[3];
+    bool ok = true;
+    for (int k = 0; k < 3; k++) ok &= ref_clone(r, &g[k]);
+    if (ok) {
+        scan_stmt(s->b, &g[0], jobs, depth + 1);
+        const jnode *e = s->c;
+        for (; e && e->kind == JN_IF; e = e->c) {  /* elifs */
+            scan_expr(e->a, &g[1], 0);
+            scan_stmt(e->b, &g[1], jobs, depth + 1);
+        }
+        scan_stmt(e, &g[2], jobs, depth + 1);     /* else body or nothing */
+        int base = r->n;
+        for (int k = 0; k < 3; k++) {
+            for (int i = base; i < g[k].n; i++) {
+                const char *nm = g[k].name[i];
+                if (ref_find(r, nm) >= 0) continue;
+                bool all_store = true;
+                for (int q = 0; q < 3; q++) {
+                    int at = ref_find(&g[q], nm);
+                    all_store &= at >= 0 && g[q].stored_first[at];
+                }
+                ref_add(r, nm, all_store);
+            }
+        }
+        for (int k = 0; k < 3; k++) r->failed |= g[k].failed;
+    } else {
+        r->failed = true;
+    }
+    for (int k = 0; k < 3; k++) {
+        free(g[k].name);
+        free(g[k].stored_first);
+    }
+}
+
+/* Statements of one scope in order; child scopes are queued, not entered. */
+static void scan_stmt(const jnode *s, refset *r, joblist *jobs, int depth) {
+    if (!s || depth > 2 * PARSE_DEPTH_MAX) return;
+    switch (s->kind) {
+    case JN_OUT: scan_expr(s->a, r, 0); break;
+    case JN_BODY:
+        for (int i = 0; i < s->nkids; i++) scan_stmt(s->kids[i], r, jobs, depth + 1);
+        break;
+    case JN_IF: scan_if(s, r, jobs, depth); break;
+    case JN_FOR:
+        scan_expr(s->b, r, 0);
+        job_add(jobs, s->c, s);
+        job_add(jobs, s->d, NULL);  /* the else body is a scope of its own too */
+        break;
+    case JN_SET:
+        scan_expr(s->b, r, 0);
+        scan_store(s->a, r);
+        break;
+    case JN_SETBLOCK:
+        job_add(jobs, s->b, NULL);
+        scan_expr(s->c, r, 0);
+        scan_store(s->a, r);
+        break;
+    case JN_MACRO:
+        ref_add(r, s->s, true);
+        job_add(jobs, s->b, s);
+        break;
+    case JN_CALLBLOCK:
+        scan_expr(s->a, r, 0);
+        job_add(jobs, s->b, s);
+        break;
+    case JN_FILTERBLOCK:
+        scan_expr(s->a, r, 0);
+        job_add(jobs, s->b, NULL);
+        break;
+    default: break;
+    }
+}
+
+/* Names the scope binds itself on entry (loop targets, macro parameters). */
+static void bound_names(const jnode *owner, refset *r) {
+    if (!owner) return;
+    if (owner->kind == JN_FOR) {
+        scan_store(owner->a, r);
+        ref_add(r, "loop", true);
+        if (owner->nkids) scan_expr(owner->kids[0], r, 0);
+        return;
+    }
+    for (int i = 0; i < owner->nkids; i++) {
+        if (owner->names && owner->names[i]) ref_add(r, owner->names[i], true);
+        scan_expr(owner->kids[i], r, 0);
+    }
+    if (owner->kind == JN_MACRO || owner->kind == JN_CALLBLOCK) {
+        ref_add(r, "varargs", true);
+        ref_add(r, "kwargs", true);
+        ref_add(r, "caller", true);
+    }
+}
+
+/* Analyzes one scope, records its undefined-at-entry names, then its
+ * children with this scope's names visible as outer references. */
+static bool analyze_scope(jarena *ar, jnode *body, const jnode *owner, const refset *outer, int depth) {
+    if (depth > PARSE_DEPTH_MAX) return true;  /* parser depth bounds this already */
+    refset r = {0};
+    joblist jobs = {0};
+    bound_names(owner, &r);
+    int nbound = r.n;
+    scan_stmt(body, &r, &jobs, 0);
+    bool ok = !r.failed && !jobs.failed;
+    int nu = 0;
+    for (int i = nbound; ok && i < r.n; i++) nu += r.stored_first[i] && (!outer || ref_find(outer, r.name[i]) < 0);
+    if (ok && nu) {
+        body->undef = jarena_alloc(ar, (size_t)nu * sizeof *body->undef);
+        ok = body->undef != NULL;
+        for (int i = nbound; ok && i < r.n; i++)
+            if (r.stored_first[i] && (!outer || ref_find(outer, r.name[i]) < 0))
+                body->undef[body->nundef++] = r.name[i];
+    }
+    /* children see this scope's names and the outer ones */
+    for (int i = 0; ok && outer && i < outer->n; i++) ref_add(&r, outer->name[i], false);
+    ok = ok && !r.failed;
+    for (int i = 0; ok && i < jobs.n; i++)
+        ok = analyze_scope(ar, jobs.jobs[i].body, jobs.jobs[i].owner, &r, depth + 1);
+    free(r.name);
+    free(r.stored_first);
+    free(jobs.jobs);
+    return ok;
+}
+
+ken_status ken_jinja_analyze_scopes(ken_jinja_tmpl *t, ken_err *err) {
+    if (!analyze_scope(&t->arena, t->root, NULL, NULL, 0))
+        return ken_err_set(err, KEN_ERR_NOMEM, "out of memory analyzing template scopes");
+    return KEN_OK;
 }

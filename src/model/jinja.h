@@ -66,6 +66,8 @@ struct jnode {
     const char **names;    /* per kid: keyword name or NULL (calls, macro params) */
     int nkids;
     jnode *d;              /* JN_SLICE step, JN_FOR else body */
+    const char **undef;    /* JN_BODY starting a scope: names Jinja's compiler starts as */
+    int nundef;            /* undefined there (stored before any load, no outer ref) */
 };
 
 typedef struct ken_jinja_tmpl {
@@ -147,6 +149,9 @@ typedef struct {
     jframe *root;
     int brk;                    /* 1 break, 2 continue pending */
     const jv *caller;           /* the {% call %} body inside a macro */
+    const jnode *at;            /* the node being evaluated: errors without one point here */
+    const jdict *printing[64];  /* dicts being printed (repr's {...} for cycles) */
+    int printing_n;
 } jctx;
 
 jv jfail(jctx *c, const jnode *at, ken_status st, const char *fmt, ...)
@@ -183,6 +188,7 @@ jv *frame_lookup(jframe *f, const char *name, size_t n);
 jv jeval(jctx *c, const jnode *n, jframe *f);
 void jexec(jctx *c, const jnode *n, jframe *f);
 jv jcapture(jctx *c, const jnode *body, jframe *f);
+void bind_undef(jctx *c, const jnode *body, jframe *f);
 
 /* jinja_lib.c */
 size_t utf8_count(const char *s, size_t n);

@@ -25,6 +25,7 @@ jv jfail(jctx *c, const jnode *at, ken_status st, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    if (!at) at = c->at;
     if (at) c->st = ken_err_set(c->err, st, "template line %d, column %d: %s", at->line, at->col, msg);
     else c->st = ken_err_set(c->err, st, "%s", msg);
     return JV_UNDEF_INIT;
@@ -226,6 +227,8 @@ const char *jv_type_name(const jv *v) {
     static const char *const names[] = {"Undefined", "NoneType", "bool", "int", "float", "str",
                                         "list", "dict", "function"};
     if (v->t == V_LIST && v->l->tuple) return "tuple";
+    if (v->t == V_DICT && v->d->ns) return "Namespace";
+    if (v->t == V_DICT && v->d->loop) return "LoopContext";
     return v->t < KEN_ARRAY_LEN(names) ? names[v->t] : "?";
 }
 
@@ -332,16 +335,33 @@ static void put_text(jctx *c, ken_buf *b, const jv *v, bool repr, int depth) {
         else st = ken_buf_append(b, v->s, v->n);
         break;
     case V_LIST: put_seq(c, b, v, depth); break;
-    case V_DICT:
-        ken_buf_putc(b, '{');
-        for (size_t i = 0; i < v->d->n && !c->st; i++) {
-            if (i) ken_buf_puts(b, ", ");
-            put_text(c, b, &v->d->k[i], true, depth + 1);
-            ken_buf_puts(b, ": ");
-            put_text(c, b, &v->d->v[i], true, depth + 1);
+    case V_DICT: {
+        if (v->d->loop) {
+            jv *ix = jdict_getn(v->d, "index", 5), *len = jdict_getn(v->d, "length", 6);
+            st = ken_buf_printf(b, "<LoopContext %lld/%lld>", ix ? (long long)ix->i : 0,
+                                len ? (long long)len->i : 0);
+            break;
         }
-        st = ken_buf_putc(b, '}');
+        if (v->d->ns) ken_buf_puts(b, "<Namespace ");
+        bool seen = false;  /* a dict inside itself prints as {...}, as Python */
+        for (int k = 0; k < c->printing_n; k++) seen |= c->printing[k] == v->d;
+        if (seen || c->printing_n >= (int)KEN_ARRAY_LEN(c->printing)) {
+            ken_buf_puts(b, "{...}");
+        } else {
+            c->printing[c->printing_n++] = v->d;
+            ken_buf_putc(b, '{');
+            for (size_t i = 0; i < v->d->n && !c->st; i++) {
+                if (i) ken_buf_puts(b, ", ");
+                put_text(c, b, &v->d->k[i], true, depth + 1);
+                ken_buf_puts(b, ": ");
+                put_text(c, b, &v->d->v[i], true, depth + 1);
+            }
+            ken_buf_putc(b, '}');
+            c->printing_n--;
+        }
+        st = v->d->ns ? ken_buf_putc(b, '>') : KEN_OK;
         break;
+    }
     case V_FUNC: st = ken_buf_printf(b, "<function %s>", v->fn->name ? v->fn->name : "?"); break;
     default: break;
     }
@@ -412,6 +432,12 @@ static bool frame_set(jctx *c, jframe *f, const char *name, size_t n, jv v) {
         if (c->st) return false;
     }
     return jdict_set(c, f->vars.d, jv_strref(name, n), v);
+}
+
+/* Binds the names a scope starts as undefined (see jinja.c's analysis). */
+void bind_undef(jctx *c, const jnode *body, jframe *f) {
+    for (int i = 0; body && i < body->nundef && !c->st; i++)
+        frame_set(c, f, body->undef[i], strlen(body->undef[i]), JV_UNDEF_INIT);
 }
 
 /* ---------------------------------------------------------- evaluator */
@@ -628,7 +654,8 @@ static jv repeat(jctx *c, const jnode *n, const jv *s, int64_t k) {
  * and %%. A tuple gives the arguments; anything else is one argument. */
 static jv percent_format(jctx *c, const jnode *n, const jv *fmt, const jv *arg) {
     bool tuple = arg->t == V_LIST && arg->l->tuple;
-    bool mapping = arg->t == V_DICT || arg->t == V_UNDEF || (arg->t == V_LIST && !tuple);
+    bool mapping = (arg->t == V_DICT && !arg->d->ns && !arg->d->loop) || arg->t == V_UNDEF ||
+                   (arg->t == V_LIST && !tuple);
     const jv *args = tuple ? arg->l->v : arg;
     size_t nargs = tuple ? arg->l->n : 1, used = 0;
     ken_buf b;
@@ -668,7 +695,7 @@ static jv percent_format(jctx *c, const jnode *n, const jv *fmt, const jv *arg) 
             ken_buf_printf(&b, "%lld", v->t == V_FLOAT ? (long long)v->f : (long long)v->i);
         }
     }
-    if (!c->st && used < nargs && !mapping && !(arg->t == V_DICT))
+    if (!c->st && used < nargs && !mapping)
         jfail(c, n, KEN_ERR_FORMAT, "not all arguments converted during string formatting");
     jv r = c->st ? JV_UNDEF_INIT : jv_str(c, b.data ? b.data : "", b.len);
     ken_buf_free(&b);
@@ -730,6 +757,8 @@ static jv eval_seq(jctx *c, const jnode *n, jframe *f) {
 
 jv jeval(jctx *c, const jnode *n, jframe *f) {
     if (!step(c, n) || !enter(c, n)) return JV_UNDEF_INIT;
+    const jnode *saved_at = c->at;
+    c->at = n;
     jv r = JV_UNDEF_INIT;
     switch (n->kind) {
     case JN_STR: r = jv_strref(n->s, n->n); break;
@@ -791,6 +820,7 @@ jv jeval(jctx *c, const jnode *n, jframe *f) {
     case JN_BIN: r = eval_bin(c, n, f); break;
     default: jfail(c, n, KEN_ERR_INTERNAL, "not an expression"); break;
     }
+    c->at = saved_at;
     c->depth--;
     return c->st ? JV_UNDEF_INIT : r;
 }
@@ -804,6 +834,10 @@ bool jv_iter(jctx *c, const jnode *at, const jv *v, jlist *out) {
     case V_UNDEF: return true;
     case V_LIST: *out = *v->l; return true;
     case V_DICT:
+        if (v->d->ns || v->d->loop) {
+            jfail(c, at, KEN_ERR_FORMAT, "'%s' object is not iterable", jv_type_name(v));
+            return false;
+        }
         out->v = v->d->k;
         out->n = out->cap = v->d->n;
         return true;
@@ -853,6 +887,8 @@ static bool assign_target(jctx *c, const jnode *t, jframe *f, jv v) {
     return false;
 }
 
+static void jexec_scope(jctx *c, const jnode *body, jframe *f);
+
 static void exec_for(jctx *c, const jnode *n, jframe *f) {
     jv it = jeval(c, n->b, f);
     jlist items;
@@ -878,6 +914,11 @@ static void exec_for(jctx *c, const jnode *n, jframe *f) {
     int64_t len = (int64_t)items.n;
     for (int64_t i = 0; i < len && !c->st; i++) {
         if (!step(c, n)) return;
+        /* each iteration starts from the outer scope, as Jinja's compiled
+         * loop body reloads its names: nothing set in one iteration is seen
+         * in the next */
+        if (lf->vars.t == V_DICT) lf->vars.d->n = 0;
+        bind_undef(c, n->c, lf);
         if (!assign_target(c, n->a, lf, items.v[i])) return;
         loop.d->n = 0;
         jdict_setn(c, loop.d, "index", jv_int(i + 1));
@@ -897,7 +938,22 @@ static void exec_for(jctx *c, const jnode *n, jframe *f) {
         if (c->brk == 1) { c->brk = 0; break; }
         c->brk = 0;
     }
-    if (!c->st && !iterated && n->d) jexec(c, n->d, f);
+    if (!c->st && !iterated && n->d) jexec_scope(c, n->d, f);
+}
+
+/* Runs body in a new scope below f (for-else, set and filter blocks). */
+static void jexec_scope(jctx *c, const jnode *body, jframe *f) {
+    jframe *sf = frame_new(c, f);
+    if (!sf) return;
+    bind_undef(c, body, sf);
+    jexec(c, body, sf);
+}
+
+static jv capture_scope(jctx *c, const jnode *body, jframe *f) {
+    jframe *sf = frame_new(c, f);
+    if (!sf) return JV_UNDEF_INIT;
+    bind_undef(c, body, sf);
+    return jcapture(c, body, sf);
 }
 
 /* Renders body into a fresh buffer and returns it as a string. */
@@ -918,7 +974,7 @@ static void exec_set(jctx *c, const jnode *n, jframe *f) {
         if (!c->st && n->a) assign_target(c, n->a, f, v);
         return;
     }
-    jv v = jcapture(c, n->b, f);
+    jv v = capture_scope(c, n->b, f);
     if (!c->st && n->c) v = jfilter(c, n->c, f, &v);
     if (!c->st) assign_target(c, n->a, f, v);
 }
@@ -963,7 +1019,7 @@ void jexec(jctx *c, const jnode *n, jframe *f) {
         break;
     }
     case JN_FILTERBLOCK: {
-        jv v = jcapture(c, n->b, f);
+        jv v = capture_scope(c, n->b, f);
         if (!c->st) v = jfilter(c, n->a, f, &v);
         if (!c->st) emit_value(c, n, &v);
         break;
@@ -1029,6 +1085,7 @@ ken_status ken_jinja_render(const ken_jinja_tmpl *t, const ken_json *const *vars
             frame_set(&c, c.root, m->key, m->key_len, jv_from_json(&c, m, 0));
         }
     }
+    bind_undef(&c, t->root, c.root);
     if (!c.st) jexec(&c, t->root, c.root);
     ken_status st = c.st;
     if (!st && ken_buf_append(out, b.data ? b.data : "", b.len))

@@ -280,6 +280,8 @@ static bool json_dump(jctx *c, ken_buf *b, const jv *v, int indent, int level, b
         ken_buf_putc(b, ']');
         break;
     case V_DICT: {
+        if (v->d->ns || v->d->loop)
+            return jfail(c, NULL, KEN_ERR_FORMAT, "Object of type %s is not JSON serializable", jv_type_name(v)), false;
         if (v->d->n == 0) { ken_buf_puts(b, "{}"); break; }
         size_t *ord = jalloc(c, v->d->n * sizeof *ord);
         if (!ord) return false;
@@ -376,7 +378,8 @@ static jv get_path(jctx *c, const jv *x, const jv *attr) {
         bool digits = e > i;
         for (size_t k = i; k < e; k++) digits &= attr->s[k] >= '0' && attr->s[k] <= '9';
         if (digits && cur.t == V_LIST) key = jv_int(strtoll(attr->s + i, NULL, 10));
-        if (cur.t == V_UNDEF) return cur;
+        if (cur.t == V_UNDEF)  /* Jinja raises on an attribute of an undefined value */
+            return jfail(c, NULL, KEN_ERR_FORMAT, "undefined value has no attribute '%.*s'", (int)(e - i), attr->s + i);
         cur = cur.t == V_DICT || digits ? jv_getitem(c, NULL, &cur, &key) : JV_UNDEF_INIT;
         if (!dot) break;
         i = e + 1;
@@ -465,6 +468,10 @@ int jv_contains(jctx *c, const jnode *at, const jv *cont, const jv *item) {
             if (jv_eq(&cont->l->v[i], item)) return 1;
         return 0;
     case V_DICT:
+        if (cont->d->ns || cont->d->loop) {
+            jfail(c, at, KEN_ERR_FORMAT, "argument of type '%s' is not iterable", jv_type_name(cont));
+            return -1;
+        }
         if (item->t == V_DICT || (item->t == V_LIST && !item->l->tuple)) {
             jfail(c, at, KEN_ERR_FORMAT, "unhashable type: '%s'", jv_type_name(item));
             return -1;
@@ -489,9 +496,11 @@ static int apply_test(jctx *c, const jnode *at, const char *name, const jv *x, c
     if (IS("undefined")) return x->t == V_UNDEF;
     if (IS("none")) return x->t == V_NONE;
     if (IS("string")) return x->t == V_STR;
-    if (IS("mapping")) return x->t == V_DICT;
-    if (IS("sequence")) return x->t == V_STR || x->t == V_LIST || x->t == V_DICT;
-    if (IS("iterable")) return x->t == V_STR || x->t == V_LIST || x->t == V_DICT || x->t == V_UNDEF;
+    bool plain_dict = x->t == V_DICT && !x->d->ns && !x->d->loop;
+    if (IS("mapping")) return plain_dict;
+    if (IS("sequence")) return x->t == V_STR || x->t == V_LIST || plain_dict || x->t == V_UNDEF;
+    if (IS("iterable")) return x->t == V_STR || x->t == V_LIST || plain_dict || x->t == V_UNDEF ||
+                               (x->t == V_DICT && x->d->loop);
     if (IS("number")) return x->t == V_INT || x->t == V_FLOAT || x->t == V_BOOL;
     if (IS("integer")) return x->t == V_INT;
     if (IS("float")) return x->t == V_FLOAT;
@@ -517,9 +526,12 @@ static int apply_test(jctx *c, const jnode *at, const char *name, const jv *x, c
     if (IS("equalto") || IS("eq") || IS("==") || IS("sameas")) return jv_eq(x, y);
     if (IS("ne") || IS("!=")) return !jv_eq(x, y);
     if (IS("in")) return jv_contains(c, at, y, x);
-    if (IS("divisibleby")) {
-        if ((x->t != V_INT && x->t != V_BOOL) || (y->t != V_INT && y->t != V_BOOL) || y->i == 0)
-            return jfail(c, at, KEN_ERR_FORMAT, "divisibleby needs nonzero integers"), -1;
+    if (IS("divisibleby")) {  /* value % num == 0 */
+        bool xn = x->t == V_INT || x->t == V_BOOL || x->t == V_FLOAT, yn = y->t == V_INT || y->t == V_BOOL || y->t == V_FLOAT;
+        if (!xn || !yn || (y->t == V_FLOAT ? y->f == 0 : y->i == 0))
+            return jfail(c, at, KEN_ERR_FORMAT, "divisibleby needs numbers and a nonzero divisor"), -1;
+        if (x->t == V_FLOAT || y->t == V_FLOAT)
+            return fmod(x->t == V_FLOAT ? x->f : (double)x->i, y->t == V_FLOAT ? y->f : (double)y->i) == 0;
         return y->i == -1 ? 1 : x->i % y->i == 0;
     }
     int r = 0;
@@ -744,7 +756,7 @@ static jv apply_filter(jctx *c, const jnode *at, const char *name, jargs *a) {
         if (x->t == V_STR && !jcharge(c, x->n)) return JV_UNDEF_INIT;
         if (x->t == V_STR) return jv_int((int64_t)utf8_count(x->s, x->n));
         if (x->t == V_LIST) return jv_int((int64_t)x->l->n);
-        if (x->t == V_DICT) return jv_int((int64_t)x->d->n);
+        if (x->t == V_DICT && !x->d->ns && !x->d->loop) return jv_int((int64_t)x->d->n);
         if (x->t == V_UNDEF) return jv_int(0);
         return jfail(c, at, KEN_ERR_FORMAT, "object of type '%s' has no len()", jv_type_name(x));
     }
@@ -820,8 +832,8 @@ static jv apply_filter(jctx *c, const jnode *at, const char *name, jargs *a) {
         jnode add = {.kind = JN_BIN, .op = JOP_ADD, .line = at ? at->line : 0, .col = at ? at->col : 0};
         for (size_t i = 0; i < items.n && !c->st; i++) {
             jv v = attr ? get_path(c, &items.v[i], attr) : items.v[i];
-            if (acc.t == V_STR || v.t == V_STR || acc.t == V_LIST)
-                return jfail(c, at, KEN_ERR_FORMAT, "sum needs numbers");
+            if (!(acc.t == V_INT || acc.t == V_BOOL || acc.t == V_FLOAT) || !(v.t == V_INT || v.t == V_BOOL || v.t == V_FLOAT))
+                return jfail(c, at, KEN_ERR_FORMAT, "unsupported operand types for +: '%s' and '%s'", jv_type_name(&acc), jv_type_name(&v));
             if (acc.t == V_FLOAT || v.t == V_FLOAT) acc = jv_float((acc.t == V_FLOAT ? acc.f : (double)acc.i) + (v.t == V_FLOAT ? v.f : (double)v.i));
             else if (__builtin_add_overflow(acc.i, v.i, &acc.i)) return jfail(c, &add, KEN_ERR_UNSUPPORTED, "integer overflow");
             else acc.t = V_INT;
@@ -1147,6 +1159,7 @@ static jv call_macro(jctx *c, const jnode *at, jfunc *fn, jargs *a, const jv *ca
     jdict_setn(c, mf->vars.d, "varargs", varargs);
     jdict_setn(c, mf->vars.d, "kwargs", kwargs);
     if (caller) jdict_setn(c, mf->vars.d, "caller", *caller);
+    bind_undef(c, m->b, mf);
     if (++c->depth > c->depth_max) {
         c->depth--;
         return jfail(c, at, KEN_ERR_LIMIT, "macro calls nested deeper than %d", c->depth_max);
