@@ -62,6 +62,10 @@ static void check_recall(ken_hnsw_metric m, bool normalize, size_t n) {
             ken_now() - t0);
     CHECKF(r64 >= 0.95, "metric %d recall %.3f", (int)m, r64);
     CHECK(r64 >= r16);
+    /* Re-scoring every candidate or only k of them: still a valid answer. */
+    ken_hnsw_search_opts all = {.rescore = 64}, few = {.rescore = 10};
+    double ra = tix_recall(h, q, NQ, 10, 64, &all), rf = tix_recall(h, q, NQ, 10, 64, &few);
+    CHECKF(ra >= 0.95 && rf >= 0.9, "rescore all %.3f, k only %.3f", ra, rf);
     /* Scores: exact, best first, in the metric's sense. */
     ken_hnsw_hit hits[10];
     size_t nh = 0;
