@@ -143,8 +143,8 @@ static bool chat_parse(srv_req *r, const ken_json *o, chat_job *j, enum MHD_Resu
     if (!srv_json_fields(r, o, fields, res) || !srv_json_str(r, o, "model", 256, &model, res) ||
         !srv_json_str(r, o, "user", 256, &user, res) ||
         !srv_json_bool(r, o, "stream", &j->stream, res) ||
-        !srv_json_int(r, o, "max_tokens", 1, r->s->o.max_tokens, &j->max_tokens, res) ||
-        !srv_json_int(r, o, "max_completion_tokens", 1, r->s->o.max_tokens, &j->max_tokens, res) ||
+        !srv_json_int(r, o, "max_tokens", 1, 1L << 30, &j->max_tokens, res) ||
+        !srv_json_int(r, o, "max_completion_tokens", 1, 1L << 30, &j->max_tokens, res) ||
         !srv_json_num(r, o, "temperature", 0, 2, &j->temperature, res) ||
         !srv_json_num(r, o, "top_p", 0, 1, &j->top_p, res) ||
         !srv_json_int(r, o, "seed", -(1L << 52), 1L << 52, &j->seed, res) ||
@@ -152,6 +152,7 @@ static bool chat_parse(srv_req *r, const ken_json *o, chat_job *j, enum MHD_Resu
         !srv_json_num(r, o, "frequency_penalty", -2, 2, &fp, res) ||
         !srv_json_num(r, o, "presence_penalty", -2, 2, &pp, res))
         return false;
+    if (j->max_tokens > r->s->o.max_tokens) j->max_tokens = r->s->o.max_tokens;   /* the server's cap */
     const ken_json *ext = ken_json_get(o, "ken");
     if (ext && ext->type != KEN_JSON_NULL && !chat_ken_ext(r, ext, j, res)) return false;
     if (!j->use_kb && r->auth.collection[0])   /* a bound key never chats past its collection */

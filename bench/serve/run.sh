@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# run.sh: load test of `ken serve` on loopback: BM25 search requests at
+# increasing concurrency for a fixed time each (bench/serve/load.mjs); one
+# line per level with throughput, p50/p99 latency and failed requests.
+# The corpus is the ingest benchmark's (ken-bench-ingest --dir keeps it).
+# usage: bench/serve/run.sh KEN_BIN BENCH_INGEST_BIN [MB=30] [SECONDS=10] [LEVELS=1,8,32] [THREADS=4]
+set -euo pipefail
+KEN=${1:?ken binary}; INGEST=${2:?ken-bench-ingest binary}
+MB=${3:-30}; SECS=${4:-10}; LEVELS=${5:-1,8,32}; THREADS=${6:-4}
+here=$(cd "$(dirname "$0")" && pwd)
+tmp=$(mktemp -d)
+pid=
+cleanup() { [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+export KEN_DB="$tmp/kb.db"
+mkdir -p "$tmp/corpus"
+"$INGEST" --mb "$MB" --reps 1 --dir "$tmp/corpus" >/dev/null
+"$KEN" add -q "$tmp/corpus/corpus"
+# Queries: 2-3 word runs from the corpus itself (deterministic: every 97th line).
+find "$tmp/corpus/corpus" -type f | sort | head -50 | xargs cat | grep -v '^#' |
+    awk 'NF >= 3 && NR % 97 == 0 { print $1, $2, $3 }' | tr -d '.,;:' | head -500 >"$tmp/queries"
+KEY=$("$KEN" key create --scope read)
+"$KEN" serve --listen 127.0.0.1:0 --threads "$THREADS" 2>"$tmp/log" &
+pid=$!
+for _ in $(seq 1 400); do grep -q serving "$tmp/log" 2>/dev/null && break; sleep 0.05; done
+PORT=$(sed -n 's/.*http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/log")
+echo "corpus: $MB MB; $("$KEN" stats 2>/dev/null | tr '\n' ' ')"
+echo "queries: $(wc -l <"$tmp/queries"); server threads: $THREADS; $SECS s per level"
+node "$here/load.mjs" "http://127.0.0.1:$PORT" "$KEY" "$tmp/queries" "$SECS" "$LEVELS"
+kill -TERM "$pid"; wait "$pid"; pid=
