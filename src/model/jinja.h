@@ -181,6 +181,7 @@ void py_float_repr(double f, char out[40]);
 jv jv_to_str(jctx *c, const jv *v);
 jv jv_repr(jctx *c, const jv *v);
 jv jv_concat(jctx *c, const jv *x, const jv *y);
+jv percent_format(jctx *c, const jnode *n, const jv *fmt, const jv *arg);  /* fmt % arg */
 jv jv_getitem(jctx *c, const jnode *at, const jv *obj, const jv *key);
 bool jv_iter(jctx *c, const jnode *at, const jv *v, jlist *out);
 jv jv_from_json(jctx *c, const ken_json *j, int depth);

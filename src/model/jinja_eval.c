@@ -652,7 +652,7 @@ static jv repeat(jctx *c, const jnode *n, const jv *s, int64_t k) {
 
 /* Python's "fmt % args" for %s %r %d %i %f (with .precision), %(key)s
  * and %%. A tuple gives the arguments; anything else is one argument. */
-static jv percent_format(jctx *c, const jnode *n, const jv *fmt, const jv *arg) {
+jv percent_format(jctx *c, const jnode *n, const jv *fmt, const jv *arg) {
     bool tuple = arg->t == V_LIST && arg->l->tuple;
     bool mapping = (arg->t == V_DICT && !arg->d->ns && !arg->d->loop) || arg->t == V_UNDEF ||
                    (arg->t == V_LIST && !tuple);

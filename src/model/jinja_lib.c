@@ -229,10 +229,22 @@ static jv str_split(jctx *c, const jv *s, const jv *sep, int64_t maxsplit) {
 
 /* -------------------------------------------------------------- JSON */
 
-static void json_str(ken_buf *b, const char *s, size_t n) {
+static void json_str(ken_buf *b, const char *s, size_t n, bool ascii) {
     ken_buf_putc(b, '"');
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)s[i];
+        if (ascii && ch >= 0x80) {  /* ensure_ascii: \uXXXX, surrogate pairs above the BMP */
+            size_t at = i;
+            int32_t cp = cp_next(s, n, &at);
+            if (cp >= 0x10000) {
+                cp -= 0x10000;
+                ken_buf_printf(b, "\\u%04x\\u%04x", 0xD800 + (cp >> 10), 0xDC00 + (cp & 0x3FF));
+            } else {
+                ken_buf_printf(b, "\\u%04x", cp);
+            }
+            i = at - 1;
+            continue;
+        }
         switch (ch) {
         case '"': ken_buf_puts(b, "\\\""); break;
         case '\\': ken_buf_puts(b, "\\\\"); break;
@@ -254,8 +266,12 @@ static void json_nl(ken_buf *b, int indent, int level) {
     for (int i = 0; i < indent * level; i++) ken_buf_putc(b, ' ');
 }
 
-/* json.dumps(v, ensure_ascii=False, indent=indent (<0: None), sort_keys) */
-static bool json_dump(jctx *c, ken_buf *b, const jv *v, int indent, int level, bool sort_keys) {
+/* json.dumps separators: between items and between a key and its value */
+typedef struct { const char *item, *key; size_t item_n, key_n; bool ascii; } json_seps;
+
+/* json.dumps(v, ensure_ascii=False, indent=indent (<0: None), separators, sort_keys) */
+static bool json_dump(jctx *c, ken_buf *b, const jv *v, int indent, int level, bool sort_keys,
+                      const json_seps *sp) {
     char num[48];
     if (level > 100) return jfail(c, NULL, KEN_ERR_LIMIT, "value nested too deeply for tojson"), false;
     switch (v->t) {
@@ -267,14 +283,14 @@ static bool json_dump(jctx *c, ken_buf *b, const jv *v, int indent, int level, b
         else if (isinf(v->f)) ken_buf_puts(b, v->f < 0 ? "-Infinity" : "Infinity");
         else py_float_repr(v->f, num), ken_buf_puts(b, num);
         break;
-    case V_STR: json_str(b, v->s, v->n); break;
+    case V_STR: json_str(b, v->s, v->n, sp->ascii); break;
     case V_LIST:
         if (v->l->n == 0) { ken_buf_puts(b, "[]"); break; }
         ken_buf_putc(b, '[');
         for (size_t i = 0; i < v->l->n; i++) {
-            if (i) ken_buf_puts(b, indent >= 0 ? "," : ", ");
+            if (i) ken_buf_append(b, sp->item, sp->item_n);
             if (indent >= 0) json_nl(b, indent, level + 1);
-            if (!json_dump(c, b, &v->l->v[i], indent, level + 1, sort_keys)) return false;
+            if (!json_dump(c, b, &v->l->v[i], indent, level + 1, sort_keys, sp)) return false;
         }
         if (indent >= 0) json_nl(b, indent, level);
         ken_buf_putc(b, ']');
@@ -296,16 +312,16 @@ static bool json_dump(jctx *c, ken_buf *b, const jv *v, int indent, int level, b
         ken_buf_putc(b, '{');
         for (size_t i = 0; i < v->d->n; i++) {
             const jv *k = &v->d->k[ord[i]];
-            if (i) ken_buf_puts(b, indent >= 0 ? "," : ", ");
+            if (i) ken_buf_append(b, sp->item, sp->item_n);
             if (indent >= 0) json_nl(b, indent, level + 1);
-            if (k->t == V_STR) json_str(b, k->s, k->n);
+            if (k->t == V_STR) json_str(b, k->s, k->n, sp->ascii);
             else if (k->t == V_INT || k->t == V_BOOL || k->t == V_NONE || k->t == V_FLOAT) {
                 ken_buf_putc(b, '"');
-                if (!json_dump(c, b, k, -1, level + 1, false)) return false;
+                if (!json_dump(c, b, k, -1, level + 1, false, sp)) return false;
                 ken_buf_putc(b, '"');
             } else return jfail(c, NULL, KEN_ERR_FORMAT, "keys must be str, int, float, bool or None"), false;
-            ken_buf_puts(b, ": ");
-            if (!json_dump(c, b, &v->d->v[ord[i]], indent, level + 1, sort_keys)) return false;
+            ken_buf_append(b, sp->key, sp->key_n);
+            if (!json_dump(c, b, &v->d->v[ord[i]], indent, level + 1, sort_keys, sp)) return false;
         }
         if (indent >= 0) json_nl(b, indent, level);
         ken_buf_putc(b, '}');
@@ -318,10 +334,17 @@ static bool json_dump(jctx *c, ken_buf *b, const jv *v, int indent, int level, b
     return true;
 }
 
-static jv to_json(jctx *c, const jv *v, int indent, bool sort_keys) {
+static jv to_json(jctx *c, const jv *v, int indent, bool sort_keys, const jv *seps, bool ascii) {
+    json_seps sp = {indent >= 0 ? "," : ", ", ": ", indent >= 0 ? 1 : 2, 2, ascii};
+    if (seps && seps->t == V_LIST && seps->l->n == 2 && seps->l->v[0].t == V_STR && seps->l->v[1].t == V_STR) {
+        sp.item = seps->l->v[0].s, sp.item_n = seps->l->v[0].n;
+        sp.key = seps->l->v[1].s, sp.key_n = seps->l->v[1].n;
+    } else if (seps && seps->t != V_NONE && seps->t != V_UNDEF) {
+        return jfail(c, NULL, KEN_ERR_FORMAT, "tojson separators must be a pair of strings");
+    }
     ken_buf b;
     ken_buf_init(&b, c->out_max);
-    json_dump(c, &b, v, indent, 0, sort_keys);
+    json_dump(c, &b, v, indent, 0, sort_keys, &sp);
     if (!c->st && b.len >= c->out_max) jfail(c, NULL, KEN_ERR_LIMIT, "tojson output too long");
     return buf_value(c, &b);
 }
@@ -767,9 +790,11 @@ static jv apply_filter(jctx *c, const jnode *at, const char *name, jargs *a) {
         return *x;
     }
     if (IS("tojson")) {
-        const jv *ind = arg(a, 1, "indent");
+        /* transformers' tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False) */
+        const jv *ind = arg(a, 2, "indent");
         int indent = ind && (ind->t == V_INT) ? (int)KEN_MAX(0, KEN_MIN(ind->i, 64)) : -1;
-        return to_json(c, x, indent, arg_true(a, -1, "sort_keys"));
+        return to_json(c, x, indent, arg_true(a, 4, "sort_keys"), arg(a, 3, "separators"),
+                       arg_true(a, 1, "ensure_ascii"));
     }
     if (IS("items")) {
         if (x->t == V_UNDEF) return jv_list(c, 0);
@@ -853,6 +878,17 @@ static jv apply_filter(jctx *c, const jnode *at, const char *name, jargs *a) {
         return filter_indent(c, &s, a);
     }
     if (IS("e") || IS("escape") || IS("forceescape")) return html_escape(c, &s);
+    if (IS("format")) {  /* "fmt"|format(a, b) is fmt % (a, b) */
+        jv t = jv_list(c, (size_t)(a->npos > 1 ? a->npos - 1 : 1));
+        for (int k = 1; k < a->npos && !c->st; k++) jlist_push(c, t.l, a->pos[k]);
+        if (c->st) return t;
+        t.l->tuple = true;
+        if (a->nkw && a->npos <= 1) {  /* format(name=value): a mapping */
+            t = jv_dict(c);
+            for (int k = 0; k < a->nkw && !c->st; k++) jdict_setn(c, t.d, a->kwn[k], a->kwv[k]);
+        }
+        return percent_format(c, at, &s, &t);
+    }
     if (IS("wordcount")) {
         jv l = str_split(c, &s, NULL, -1);
         return c->st ? l : jv_int((int64_t)l.l->n);
@@ -923,6 +959,33 @@ static jv affix(const jv *s, const jargs *a, bool end) {
 }
 
 /* str.format with "{}", "{0}" and "{name}" fields (no format specs). */
+/* rsplit(sep, maxsplit) with maxsplit >= 0: the splits taken from the end. */
+static jv str_rsplit(jctx *c, const jnode *at, const jv *s, const jv *sep, int64_t maxsplit) {
+    if (!sep || sep->t != V_STR)
+        return jfail(c, at, KEN_ERR_UNSUPPORTED, "rsplit with maxsplit needs a separator here");
+    if (sep->n == 0) return jfail(c, at, KEN_ERR_FORMAT, "empty separator");
+    size_t cuts[64], nc = 0, e = s->n;
+    while ((int64_t)nc < maxsplit && nc < KEN_ARRAY_LEN(cuts) && e >= sep->n) {
+        size_t i = e - sep->n + 1;
+        bool found = false;
+        while (i-- > 0)
+            if (memcmp(s->s + i, sep->s, sep->n) == 0) { found = true; break; }
+        if (!found) break;
+        cuts[nc++] = i;
+        e = i;
+    }
+    if (nc == KEN_ARRAY_LEN(cuts) && (int64_t)nc < maxsplit)
+        return jfail(c, at, KEN_ERR_UNSUPPORTED, "rsplit with more than %zu splits", nc);
+    jv l = jv_list(c, nc + 1);
+    size_t start = 0;
+    for (size_t k = nc; k-- > 0 && !c->st;) {
+        jlist_push(c, l.l, jv_strref(s->s + start, cuts[k] - start));
+        start = cuts[k] + sep->n;
+    }
+    if (!c->st) jlist_push(c, l.l, jv_strref(s->s + start, s->n - start));
+    return l;
+}
+
 static jv str_format(jctx *c, const jnode *at, const jv *s, const jargs *a) {
     ken_buf b;
     ken_buf_init(&b, c->out_max);
@@ -1004,7 +1067,7 @@ static jv call_str_method(jctx *c, const jnode *at, const jv *s, const char *m, 
     if (IS("split") || IS("rsplit")) {
         const jv *sep = arg(a, 0, "sep");
         if (IS("rsplit") && arg_int(a, 1, "maxsplit", -1) >= 0)
-            return jfail(c, at, KEN_ERR_UNSUPPORTED, "rsplit with maxsplit is not supported");
+            return str_rsplit(c, at, s, sep, arg_int(a, 1, "maxsplit", -1));
         return str_split(c, s, sep && sep->t == V_STR ? sep : NULL, arg_int(a, 1, "maxsplit", -1));
     }
     if (IS("startswith") || IS("endswith")) return affix(s, a, IS("endswith"));
