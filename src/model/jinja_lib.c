@@ -889,9 +889,18 @@ static jv apply_filter(jctx *c, const jnode *at, const char *name, jargs *a) {
         }
         return percent_format(c, at, &s, &t);
     }
-    if (IS("wordcount")) {
-        jv l = str_split(c, &s, NULL, -1);
-        return c->st ? l : jv_int((int64_t)l.l->n);
+    if (IS("wordcount")) {  /* runs of \w (letters, numbers, '_'), as Jinja's regex */
+        int64_t words = 0;
+        bool in_word = false;
+        for (size_t i = 0; i < s.n;) {
+            int32_t cp = cp_next(s.s, s.n, &i);
+            int cat = utf8proc_category(cp);
+            bool w = cp == '_' || (cat >= UTF8PROC_CATEGORY_LU && cat <= UTF8PROC_CATEGORY_LO) ||
+                     (cat >= UTF8PROC_CATEGORY_ND && cat <= UTF8PROC_CATEGORY_NO);
+            words += w && !in_word;
+            in_word = w;
+        }
+        return jv_int(words);
     }
     if (IS("replace")) {
         const jv *o = arg(a, 1, "old"), *nw = arg(a, 2, "new");

@@ -134,6 +134,7 @@ static const struct lang_case LANG_CASES[] = {
     {"{{ 'abc'|map(attribute='x')|list|selectattr('y')|list }}", NULL},
     {"{{ d|tojson(separators=(',', ':')) }} {{ '\303\251\360\237\230\200\342\200\250'|tojson(ensure_ascii=true) }} {{ xs|tojson(indent=1, separators=(';', '=')) }} {{ {'\303\251': 1}|tojson(ensure_ascii=true, sort_keys=true) }}", "{\"b\":2,\"a\":1,\"C\":3} \"\\u00e9\\ud83d\\ude00\\u2028\" [\n 3;\n 1;\n 2\n] {\"\\u00e9\": 1}"},
     {"{{ '%s-%s'|format(1, 'b') }} {{ '%(a)s'|format(a=3) }} {{ 'a-b-c'.rsplit('-', 1) }} {{ 'a-b-c'.rsplit('-', 0) }} {{ '-a-'.rsplit('-', 5) }} {{ 'a b'.rsplit() }}", "1-b 3 ['a-b', 'c'] ['a-b-c'] ['', 'a', ''] ['a', 'b']"},
+    {"{{ [1, 'a b']|wordcount }} {{ 'x_y z-9 \303\251'|wordcount }} {{ ''|wordcount }}", "3 4 0"},
     {"{{ raise_exception('boom') }}", NULL},
     {"{{ zz.attr }}", NULL},
     {"{{ 1 + 'a' }}", NULL},
