@@ -33,7 +33,7 @@ printf '# Bees\n\nHoneybees communicate with a waggle dance that points to flowe
 KEY=$("$KEN_BIN" key create --scope read)
 
 "$KEN_BIN" serve --listen 127.0.0.1:0 --model "$tmp/chat.gguf" --embed-model "$tmp/enc.gguf" \
-    2>"$tmp/log" &
+    --max-generations 1 --queue 1 2>"$tmp/log" &
 pid=$!
 for _ in $(seq 1 400); do
     grep -q "serving" "$tmp/log" 2>/dev/null && break
@@ -45,6 +45,19 @@ PORT=$(sed -n 's/.*http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/log")
 
 KEN_URL="http://127.0.0.1:$PORT" KEN_KEY="$KEY" KEN_CHAT_MODEL=chat.gguf KEN_EMBED_MODEL=enc.gguf \
     node "$KEN_SRC/tests/node/openai_client.mjs" || fail "openai client test"
+
+# Generation limits: one running, one queued, the third at once gets 429.
+cpids=()
+for i in 1 2 3; do
+    curl -sS --max-time 120 -o "$tmp/g$i" -w '%{http_code}\n' -H "Authorization: Bearer $KEY" \
+        -d '{"messages":[{"role":"user","content":"hi"}],"max_tokens":64}' \
+        "http://127.0.0.1:$PORT/v1/chat/completions" >"$tmp/code$i" &
+    cpids+=($!)
+done
+for c in "${cpids[@]}"; do wait "$c" || true; done
+codes=$(cat "$tmp"/code? | sort | tr '\n' ' ')
+[ "$codes" = "200 200 429 " ] || fail "generation queue: statuses $codes (want 200 200 429)"
+grep -q rate_limit_error "$tmp"/g? || fail "429 without a JSON error"
 
 kill -TERM "$pid"
 for _ in $(seq 1 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
