@@ -38,6 +38,8 @@ test-san: deps-test
 test: test-release test-san
 
 bench: build
+	@scripts/deps.sh bench
+	cmake -S . -B build >/dev/null
 	cmake --build build --target benches -j$(JOBS)
 
 clean:

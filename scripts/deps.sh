@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # scripts/deps.sh: checks for (and, as root, installs) the Debian 12 packages
 # ken needs. `deps.sh build` = to build and run; `deps.sh test` adds what the
-# test suite uses (clang for the sanitizer + fuzz build).
+# test suite uses (clang for the sanitizer + fuzz build); `deps.sh bench`
+# what the benchmarks' peers need (hnswlib).
 set -euo pipefail
 build_pkgs=(build-essential cmake pkg-config libsqlite3-dev libutf8proc-dev libpcre2-dev
             libmd4c-dev libxml2-dev libpoppler-glib-dev libmagic-dev zlib1g-dev
             libmicrohttpd-dev)
 test_pkgs=(clang libclang-rt-14-dev sqlite3 poppler-utils curl python3)
+bench_pkgs=(libhnswlib-dev g++)
 want=("${build_pkgs[@]}")
-if [ "${1:-build}" = test ]; then want+=("${test_pkgs[@]}"); fi
+case "${1:-build}" in
+  test) want+=("${test_pkgs[@]}") ;;
+  bench) want+=("${bench_pkgs[@]}") ;;
+esac
 
 missing=()
 for p in "${want[@]}"; do
