@@ -207,4 +207,21 @@ pid=
 [ "$rc" = 0 ] || { cat "$tmp/log" >&2; fail "server exit status $rc after SIGTERM"; }
 grep -q stopped "$tmp/log" || fail "no clean stop"
 ken ls --json | "$PY" -c 'import json,sys; d=json.load(sys.stdin); assert len(d["documents"] if isinstance(d, dict) else d) == 4, d'
+
+# --- --no-auth: refused off loopback; on loopback no key is needed
+rc=0
+"$KEN_BIN" serve --no-auth --listen 0.0.0.0:0 2>"$tmp/log2" || rc=$?
+[ "$rc" = 1 ] && grep -q "loopback only" "$tmp/log2" || fail "--no-auth off loopback: exit $rc"
+"$KEN_BIN" serve --no-auth --listen 127.0.0.1:0 2>"$tmp/log" &
+pid=$!
+for _ in $(seq 1 200); do grep -q "serving" "$tmp/log" 2>/dev/null && break; sleep 0.05; done
+URL="http://127.0.0.1:$(sed -n 's/.*http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/log")"
+expect 200 "" GET /api/v1/stats
+expect 200 "" GET /
+grep -q '<script src="/app.js">' "$tmp/out" || fail "web UI index"
+kill -TERM "$pid"
+rc=0
+wait "$pid" || rc=$?
+pid=
+[ "$rc" = 0 ] || fail "--no-auth server exit status $rc"
 echo "serve_api: ok"
