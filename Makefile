@@ -16,6 +16,8 @@ deps:
 
 deps-test:
 	@scripts/deps.sh test
+	@# the serve tests' node clients (openai, playwright-core), pinned by the lock file
+	@npm ci --prefix tests/node --no-audit --no-fund --loglevel=error >/dev/null
 
 build: deps
 	cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null

@@ -11,7 +11,9 @@ test_pkgs=(clang libclang-rt-14-dev sqlite3 poppler-utils curl python3 chromium)
 bench_pkgs=(libhnswlib-dev g++)
 want=("${build_pkgs[@]}")
 case "${1:-build}" in
-  test) want+=("${test_pkgs[@]}") ;;
+  test) want+=("${test_pkgs[@]}")
+        # Node.js runs the serve tests' clients; Debian's if there is none.
+        command -v node >/dev/null && command -v npm >/dev/null || want+=(nodejs npm) ;;
   bench) want+=("${bench_pkgs[@]}") ;;
 esac
 
