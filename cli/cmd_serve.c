@@ -46,10 +46,41 @@ static const char serve_help[] =
     "Stops on SIGINT/SIGTERM after in-flight requests finish.\n";
 
 static const char key_help[] =
-    "usage: ken key create --scope read|write|admin [--collection NAME]\n\n"
-    "Creates an API key for `ken serve` and prints it once (only its hash is stored).\n"
+    "usage: ken key create --scope read|write|admin [--collection NAME]\n"
+    "       ken key list [--json]\n"
+    "       ken key revoke ID\n\n"
+    "create: a new API key for `ken serve`, printed once (only its hash is stored).\n"
     "read: search, ask, list and show; write: also add and delete; admin: everything.\n"
-    "--collection limits the key to one collection's documents.\n";
+    "--collection limits the key to one collection's documents.\n"
+    "list: the keys' ids, scopes and collections (never the keys themselves).\n"
+    "revoke: the key with that id (the 12 hex digits after \"ken_\") stops working.\n";
+
+static int key_fail(const char *what, ken_status st, char *msg) {
+    fprintf(stderr, "ken key %s: %s\n", what, msg ? msg : ken_status_str(st));
+    ken_free(msg);
+    return st == KEN_ERR_INVALID ? EXIT_USAGE : st == KEN_ERR_NOTFOUND ? EXIT_INPUT : EXIT_INTERNAL;
+}
+
+static int key_list(int argc, char **argv) {
+    int json = argc > 2 && strcmp(argv[2], "--json") == 0;
+    if (argc > 2 + json) { fputs(key_help, stderr); return EXIT_USAGE; }
+    char *out = NULL, *msg = NULL;
+    ken_status st = ken_key_list(cli_db_path, &out, &msg);
+    if (st) return key_fail("list", st, msg);
+    if (json) {
+        printf("%s\n", out);
+    } else {   /* one line per key: id scope collection revoked (parsed from the JSON) */
+        for (const char *p = strstr(out, "\"id\":\""); p; p = strstr(p + 1, "\"id\":\"")) {
+            char id[16] = "", scope[16] = "", coll[160] = "-";
+            sscanf(p, "\"id\":\"%15[0-9a-f]\",\"scope\":\"%15[a-z]\",\"collection\":\"%159[^\"]", id, scope, coll);
+            const char *rv = strstr(p, "\"revoked\":true");
+            const char *next = strstr(p + 1, "\"id\":\"");
+            printf("%s  %-6s %-20s%s\n", id, scope, coll, rv && (!next || rv < next) ? " revoked" : "");
+        }
+    }
+    ken_free(out);
+    return EXIT_OK;
+}
 
 static int num_arg(const char *v, long lo, long hi, long *out) {
     char *end;
@@ -111,6 +142,15 @@ int cmd_key(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         fputs(key_help, argc < 2 ? stderr : stdout);
         return argc < 2 ? EXIT_USAGE : EXIT_OK;
+    }
+    if (strcmp(argv[1], "list") == 0) return key_list(argc, argv);
+    if (strcmp(argv[1], "revoke") == 0) {
+        if (argc != 3) { fputs(key_help, stderr); return EXIT_USAGE; }
+        char *msg = NULL;
+        ken_status st = ken_key_revoke(cli_db_path, argv[2], &msg);
+        if (st) return key_fail("revoke", st, msg);
+        printf("revoked %s\n", argv[2]);
+        return EXIT_OK;
     }
     if (strcmp(argv[1], "create") != 0) {
         fprintf(stderr, "ken key: unknown subcommand '%s' (see `ken key --help`)\n", argv[1]);

@@ -50,6 +50,14 @@ ken_status ken_serve(const ken_serve_opts *opts, volatile int *stop, char **errm
 ken_status ken_key_create(const char *db_path, const char *scope, const char *collection,
                           char **key_out, char **errmsg);
 
+/* The keys (never their secrets) as a JSON array of {"id","scope",
+ * "collection","created","revoked"}; *json_out freed with ken_free. */
+ken_status ken_key_list(const char *db_path, char **json_out, char **errmsg);
+
+/* Revokes the key with this id (the 12 hex digits after "ken_"); its
+ * requests get 401 from then on. KEN_ERR_NOTFOUND when there is none. */
+ken_status ken_key_revoke(const char *db_path, const char *id, char **errmsg);
+
 #ifdef __cplusplus
 }
 #endif

@@ -197,6 +197,16 @@ expect 404 "$BETA" GET "/api/v1/documents/$BEES_ID"
 expect 200 "$ADMIN" GET /api/v1/stats
 jq_ 'assert d["documents"] == 4, d'
 
+# --- revoking a key takes effect at once; list shows ids, never secrets
+expect 200 "$READ" GET /api/v1/stats
+ken key revoke "${READ:4:12}" >/dev/null
+expect 401 "$READ" GET /api/v1/stats
+ken key revoke 000000000000 >/dev/null 2>&1 && fail "revoking a missing key"
+ken key list --json >"$tmp/keys.json"
+"$PY" -c 'import json,sys; k=json.load(open(sys.argv[1])); assert len(k) == 4 and sum(x["revoked"] for x in k) == 1, k' "$tmp/keys.json"
+grep -q "${READ:17}" "$tmp/keys.json" && fail "key list shows a secret"
+ken key list | grep -q "${READ:4:12}.*revoked" || fail "key list text"
+
 # --- graceful shutdown: SIGTERM, exit 0, store intact
 kill -TERM "$pid"
 rc=0
