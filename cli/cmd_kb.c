@@ -158,6 +158,8 @@ static const char add_usage[] =
     "  --title-field F     JSON field of the title (default title)\n"
     "  --text-field F      JSON field of the text (default text)\n"
     "  --name NAME         name of the stdin document; its extension sets the type\n"
+    "  --batch-files N     files per transaction (default 256): smaller loses less\n"
+    "                      work when interrupted, larger ingests faster\n"
     "  --json              print the counts as one JSON object\n"
     "  -q, --quiet         print nothing but errors\n";
 
@@ -191,6 +193,12 @@ static int add_or_sync(int argc, char **argv, bool sync) {
                 goto out;
             }
             o.chunk_words = (uint32_t)v;
+        } else if (!strcmp(a, "--batch-files") && has) {
+            if ((v = num_arg(a, argv[++i])) < 1 || v > 1000000) {
+                fprintf(stderr, "ken: --batch-files must be 1..1000000\n");
+                goto out;
+            }
+            o.batch_files = (uint32_t)v;
         } else if (!strcmp(a, "--overlap") && has) {
             if ((v = num_arg(a, argv[++i])) < 0 || v > 100000) goto out;
             o.overlap_words = v == 0 ? UINT32_MAX : (uint32_t)v;

@@ -103,6 +103,8 @@ typedef struct {
     ken_progress_fn progress; void *progress_ud;
     ken_event_fn event; void *event_ud;
     volatile int *cancel;        /* raised (non-zero) -> KEN_ERR_CANCELLED */
+    uint32_t batch_files;        /* files per transaction; 0: 256. Smaller loses
+                                    less work to a crash, larger is faster */
 } ken_add_opts;
 
 typedef struct {

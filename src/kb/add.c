@@ -10,8 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Commit after this many files or bytes: big enough to amortize the commit,
- * small enough that an interrupted ingest keeps most of its work. */
+/* Commit after this many files (default; ken_add_opts.batch_files) or
+ * bytes: big enough to amortize the commit, small enough that an
+ * interrupted ingest keeps most of its work. */
 #define BATCH_FILES 256
 #define BATCH_BYTES ((uint64_t)64 << 20)
 #define STDIN_BYTES_MAX ((size_t)1 << 30)
@@ -25,7 +26,7 @@ typedef struct {
     const char *collection;
     ken_progress prog;
     double t_last_progress;
-    uint32_t batch_files;
+    uint32_t batch_files, batch_files_max;
     uint64_t batch_bytes;
     /* per file */
     const char *item;
@@ -174,7 +175,7 @@ static ken_status batch_step(add_ctx *c, uint64_t bytes) {
     ken_store *s = c->kb->store;
     c->batch_files++;
     c->batch_bytes += bytes;
-    if (c->batch_files < BATCH_FILES && c->batch_bytes < BATCH_BYTES) return KEN_OK;
+    if (c->batch_files < c->batch_files_max && c->batch_bytes < BATCH_BYTES) return KEN_OK;
     ken_status st = s->ops->commit(s);
     if (!st) st = s->ops->begin(s);
     c->batch_files = 0;
@@ -298,6 +299,7 @@ static void ctx_init(add_ctx *c, ken_kb *kb, const ken_add_opts *o, ken_add_stat
     c->o = o;
     c->st = st;
     c->collection = o && o->collection && *o->collection ? o->collection : "default";
+    c->batch_files_max = o && o->batch_files ? o->batch_files : BATCH_FILES;
     if (o) {
         c->popts.json_id_field = o->json_id_field;
         c->popts.json_title_field = o->json_title_field;

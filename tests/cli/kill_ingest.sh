@@ -82,7 +82,8 @@ v2count() { sql "SELECT count(*) FROM documents WHERE instr(text,'marker2') > 0;
 partial=0
 for k in 1 2 3 4 5; do
   base=$(v2count)
-  "$KEN_BIN" --db "$db" add -q "$corpus" >/dev/null 2>&1 &
+  # Small transactions, so that even a fast machine is killed mid-way.
+  "$KEN_BIN" --db "$db" add -q --batch-files 20 "$corpus" >/dev/null 2>&1 &
   pid=$!
   if [ "$k" -eq 1 ]; then
     sleep 0.1
@@ -92,7 +93,7 @@ for k in 1 2 3 4 5; do
       kill -0 "$pid" 2>/dev/null || break
       sleep 0.02
     done
-    sleep "0.0$((k * 2))"
+    sleep "0.0$k"
   fi
   if kill -9 "$pid" 2>/dev/null; then killed=yes; else killed=no; fi
   wait "$pid" 2>/dev/null || true
