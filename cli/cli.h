@@ -5,10 +5,17 @@
 #ifndef KEN_CLI_H
 #define KEN_CLI_H
 
+#include "ken.h"
+
 enum { EXIT_OK = 0, EXIT_USAGE = 1, EXIT_INPUT = 2, EXIT_INTERNAL = 3 };
 
 /* The store path from --db, $KEN_DB or ./.ken/ken.db. */
 extern const char *cli_db_path;
+
+/* Exit code of a library status (cli/util.c), and printing a failure with
+ * kb's message (kb may be NULL); returns the exit code. */
+int cli_exit_of(ken_status st);
+int cli_fail(ken_kb *kb, ken_status st);
 
 int cmd_add(int argc, char **argv);
 int cmd_sync(int argc, char **argv);

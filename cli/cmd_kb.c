@@ -14,21 +14,6 @@
 
 /* ------------------------------------------------------------ helpers */
 
-static int status_exit(ken_status st) {
-    switch (st) {
-    case KEN_OK: return EXIT_OK;
-    case KEN_ERR_NOMEM: case KEN_ERR_INTERNAL: case KEN_ERR_STORE: return EXIT_INTERNAL;
-    case KEN_ERR_INVALID: return EXIT_USAGE;
-    default: return EXIT_INPUT;
-    }
-}
-
-static int fail(ken_kb *kb, ken_status st) {
-    const char *m = kb ? ken_kb_errmsg(kb) : "";
-    fprintf(stderr, "ken: %s\n", m && *m ? m : ken_status_str(st));
-    return status_exit(st);
-}
-
 static ken_status open_kb(bool create, bool readonly, ken_kb **kb) {
     ken_kb_opts o = {.size = sizeof o, .path = cli_db_path, .create = create,
                      .readonly = readonly};
@@ -228,7 +213,7 @@ static int add_or_sync(int argc, char **argv, bool sync) {
     if (!st) st = sync ? ken_kb_sync(kb, paths[0], &o, &s)
                        : ken_kb_add(kb, (const char *const *)paths, n, &o, &s);
     clear_line(&u);
-    if (st) rc = fail(kb, st);
+    if (st) rc = cli_fail(kb, st);
     else {
         print_stats(&u, &s, now_s() - u.t0);
         rc = u.problems ? EXIT_INPUT : EXIT_OK;
@@ -263,14 +248,14 @@ int cmd_rm(int argc, char **argv) {
     if (!first) { fputs(rm_usage, stderr); return EXIT_USAGE; }
     ken_kb *kb = NULL;
     ken_status st = open_kb(false, false, &kb);
-    if (st) { int rc = fail(kb, st); ken_kb_close(kb); return rc; }
+    if (st) { int rc = cli_fail(kb, st); ken_kb_close(kb); return rc; }
     int rc = EXIT_OK;
     uint64_t removed = 0;
     for (int i = first; i < argc; i++) {
         if (argv[i][0] == '-' && argv[i][1]) continue;
         ken_add_stats s;
         st = ken_kb_remove(kb, argv[i], &s);
-        if (st) { rc = fail(kb, st); if (rc != EXIT_INPUT) break; continue; }
+        if (st) { rc = cli_fail(kb, st); if (rc != EXIT_INPUT) break; continue; }
         removed += s.removed;
     }
     if (json) printf("{\"removed\":%" PRIu64 "}\n", removed);
@@ -351,7 +336,7 @@ int cmd_ls(int argc, char **argv) {
         st = ken_kb_list(kb, &o, ls_cb, &c);
         if (c.json) printf("],\"count\":%" PRIu64 "}\n", c.n);
     }
-    int rc = st ? fail(kb, st) : EXIT_OK;
+    int rc = st ? cli_fail(kb, st) : EXIT_OK;
     ken_kb_close(kb);
     return rc;
 }
@@ -454,7 +439,7 @@ int cmd_show(int argc, char **argv) {
         if (!st) st = ken_kb_doc_chunks(kb, s.doc_id, show_chunk_cb, &s);
         if (!st && s.json) printf("]}\n");
     }
-    int rc = st ? fail(kb, st) : EXIT_OK;
+    int rc = st ? cli_fail(kb, st) : EXIT_OK;
     ken_kb_close(kb);
     return rc;
 }
@@ -478,7 +463,7 @@ int cmd_stats(int argc, char **argv) {
     ken_kb_stats s;
     ken_status st = open_kb(false, true, &kb);
     if (!st) st = ken_kb_stat(kb, &s);
-    if (st) { int rc = fail(kb, st); ken_kb_close(kb); return rc; }
+    if (st) { int rc = cli_fail(kb, st); ken_kb_close(kb); return rc; }
     if (json) {
         printf("{\"path\":");
         jstr(cli_db_path);

@@ -21,21 +21,6 @@ int cmd_eval(int argc, char **argv);
 
 /* ------------------------------------------------------------ helpers */
 
-static int exit_of(ken_status st) {
-    switch (st) {
-    case KEN_OK: return EXIT_OK;
-    case KEN_ERR_NOMEM: case KEN_ERR_INTERNAL: case KEN_ERR_STORE: return EXIT_INTERNAL;
-    case KEN_ERR_INVALID: return EXIT_USAGE;
-    default: return EXIT_INPUT;
-    }
-}
-
-static int fail(ken_kb *kb, ken_status st) {
-    const char *m = kb ? ken_kb_errmsg(kb) : "";
-    fprintf(stderr, "ken: %s\n", m && *m ? m : ken_status_str(st));
-    return exit_of(st);
-}
-
 static int usage_error(const char *cmd, const char *fmt, const char *arg) {
     fprintf(stderr, "ken %s: ", cmd);
     fprintf(stderr, fmt, arg);
@@ -277,7 +262,7 @@ static int set_bm25(const char *spec) {
     ken_kb_opts o = {.size = sizeof o, .path = cli_db_path};
     ken_status st = ken_kb_open(&o, &kb);
     if (st == KEN_OK) st = ken_search_set_bm25(kb, k1, b);
-    int rc = st == KEN_OK ? EXIT_OK : fail(kb, st);
+    int rc = st == KEN_OK ? EXIT_OK : cli_fail(kb, st);
     if (st == KEN_OK) printf("bm25.k1 = %g, bm25.b = %g\n", k1, b);
     ken_kb_close(kb);
     return rc;
@@ -297,7 +282,7 @@ int cmd_search(int argc, char **argv) {
     ken_status st = open_ro(&kb);
     if (st == KEN_OK) st = ken_search(kb, query, &a.o, &res);
     if (st == KEN_OK) print_search(query, res, a.json);
-    else rc = fail(kb, st);
+    else rc = cli_fail(kb, st);
     ken_results_free(res);
     ken_kb_close(kb);
     free(query);
@@ -396,7 +381,7 @@ int cmd_ask(int argc, char **argv) {
     int rc = EXIT_OK;
     ken_status st = open_ro(&kb);
     if (st == KEN_OK) st = ken_ask(kb, q, &o, &a);
-    if (st != KEN_OK) rc = fail(kb, st);
+    if (st != KEN_OK) rc = cli_fail(kb, st);
     else if (json) print_answer_json(q, a);
     else print_answer(a);
     ken_answer_free(a);
@@ -470,7 +455,7 @@ static int eval_retrieval(int argc, char **argv) {
     ken_kb *kb = NULL;
     ken_status st = open_ro(&kb);
     if (st != KEN_OK) {
-        int rc = fail(kb, st);
+        int rc = cli_fail(kb, st);
         ken_kb_close(kb);
         return rc;
     }
@@ -479,7 +464,7 @@ static int eval_retrieval(int argc, char **argv) {
     st = ken_eval_retrieval(kb, queries, qrels, &o, &r);
     if (st != KEN_OK) {
         if (json) fputs("]}\n", stdout);   /* keep stdout valid JSON */
-        int rc = fail(kb, st);
+        int rc = cli_fail(kb, st);
         ken_kb_close(kb);
         return rc;
     }
