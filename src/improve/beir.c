@@ -339,8 +339,12 @@ static ken_status qrels_line(ken_qrels *out, char *s, size_t line, ken_err *err)
     long g = strtol(gs, &endp, 10);
     if (*endp == '.') {   /* "1.0": some tools write float grades */
         double d = strtod(gs, &endp);
-        g = (long)d;
-        if (d != (double)g) endp = (char *)gs;
+        /* Range first: converting an out-of-range double is undefined. */
+        if (!(d >= -1000.0 && d <= 1000.0)) endp = (char *)gs;
+        else {
+            g = (long)d;
+            if (d != (double)g) endp = (char *)gs;
+        }
     }
     if (errno || *endp || endp == gs || g < -1000 || g > 1000)
         return ken_err_set(err, KEN_ERR_FORMAT, "qrels line %zu: bad score '%s'", line, gs);

@@ -188,7 +188,10 @@ static void test_qrels(void) {
     ken_eval_qrels_free(&q);
 
     const char *bad[] = {"q1\td1\n", "q1\td1\tx\n", "q1\td1\t1.5\n", "a b c d e f\n",
-                         "q1\td1\t99999999999999999999\n"};
+                         "q1\td1\t99999999999999999999\n",
+                         /* found by fuzz_improve_beir: a float grade beyond long */
+                         "q1\td1\t33333333333333333333333333333333333333333333333333.1\n",
+                         "q1\td1\t-1e400.0\n"};
     for (size_t i = 0; i < KEN_ARRAY_LEN(bad); i++) {
         ken_err e = {{0}};
         CHECKF(ken_eval_parse_qrels(bad[i], strlen(bad[i]), &q, &e) == KEN_ERR_FORMAT,
