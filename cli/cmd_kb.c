@@ -20,7 +20,6 @@ static ken_status open_kb(bool create, bool readonly, ken_kb **kb) {
     return ken_kb_open(&o, kb);
 }
 
-static bool is_help(const char *a) { return strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0; }
 
 /* Parses a non-negative integer option value; -1 on error. */
 static long long num_arg(const char *opt, const char *v) {
@@ -164,7 +163,7 @@ static int add_or_sync(int argc, char **argv, bool sync) {
         const char *a = argv[i];
         bool has = i + 1 < argc;
         long long v;
-        if (is_help(a)) { fputs(sync ? sync_usage : add_usage, stdout); rc = EXIT_OK; goto out; }
+        if (cli_is_help(a)) { fputs(sync ? sync_usage : add_usage, stdout); rc = EXIT_OK; goto out; }
         else if (!strcmp(a, "--json")) u.json = true;
         else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) u.quiet = true;
         else if (!strcmp(a, "--collection") && has) o.collection = argv[++i];
@@ -238,7 +237,7 @@ int cmd_rm(int argc, char **argv) {
     bool json = false;
     int first = 0;
     for (int i = 1; i < argc; i++) {
-        if (is_help(argv[i])) { fputs(rm_usage, stdout); return EXIT_OK; }
+        if (cli_is_help(argv[i])) { fputs(rm_usage, stdout); return EXIT_OK; }
         if (!strcmp(argv[i], "--json")) json = true;
         else if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "ken: unknown option '%s'\n%s", argv[i], rm_usage);
@@ -313,7 +312,7 @@ int cmd_ls(int argc, char **argv) {
         const char *a = argv[i];
         bool has = i + 1 < argc;
         long long v;
-        if (is_help(a)) { fputs(ls_usage, stdout); return EXIT_OK; }
+        if (cli_is_help(a)) { fputs(ls_usage, stdout); return EXIT_OK; }
         else if (!strcmp(a, "--json")) c.json = true;
         else if (!strcmp(a, "--collection") && has) o.collection = argv[++i];
         else if (!strcmp(a, "--prefix") && has) o.uri_prefix = argv[++i];
@@ -414,7 +413,7 @@ int cmd_show(int argc, char **argv) {
     show_ctx s = {.doc_id = -1};
     const char *ref = NULL;
     for (int i = 1; i < argc; i++) {
-        if (is_help(argv[i])) { fputs(show_usage, stdout); return EXIT_OK; }
+        if (cli_is_help(argv[i])) { fputs(show_usage, stdout); return EXIT_OK; }
         if (!strcmp(argv[i], "--json")) s.json = true;
         else if (!strcmp(argv[i], "--text")) s.text = true;
         else if (!ref && (argv[i][0] != '-' || !argv[i][1])) ref = argv[i];
@@ -449,7 +448,7 @@ int cmd_show(int argc, char **argv) {
 int cmd_stats(int argc, char **argv) {
     bool json = false;
     for (int i = 1; i < argc; i++) {
-        if (is_help(argv[i])) {
+        if (cli_is_help(argv[i])) {
             printf("usage: ken stats [--json]\nCounts and sizes of the knowledge base.\n");
             return EXIT_OK;
         }

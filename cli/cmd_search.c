@@ -1,4 +1,4 @@
-/* cmd_search.c: `ken search`, `ken ask` and `ken eval retrieval`: parse the
+/* cmd_search.c: `ken search` and `ken eval retrieval`: parse the
  * arguments, call the public API (ken_search.h), print text or one JSON
  * document. */
 #include "cli.h"
@@ -14,95 +14,10 @@
 #include <string.h>
 
 int cmd_search(int argc, char **argv);
-int cmd_ask(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 
-#define QUERY_ARG_BYTES_MAX 65536
 
 /* ------------------------------------------------------------ helpers */
-
-static int usage_error(const char *cmd, const char *fmt, const char *arg) {
-    fprintf(stderr, "ken %s: ", cmd);
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, " (see `ken %s --help`)\n", cmd);
-    return EXIT_USAGE;
-}
-
-static bool is_help(const char *a) { return strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0; }
-
-static bool num_u32(const char *v, uint32_t lo, uint32_t hi, uint32_t *out) {
-    char *end;
-    errno = 0;
-    long long n = strtoll(v, &end, 10);
-    if (errno || end == v || *end || n < (long long)lo || n > (long long)hi) return false;
-    *out = (uint32_t)n;
-    return true;
-}
-
-static bool num_f(const char *v, double lo, double hi, double *out) {
-    char *end;
-    errno = 0;
-    double d = strtod(v, &end);
-    if (errno || end == v || *end || !(d >= lo && d <= hi)) return false;
-    *out = d;
-    return true;
-}
-
-static ken_status open_ro(ken_kb **kb) {
-    ken_kb_opts o = {.size = sizeof o, .path = cli_db_path, .readonly = 1};
-    return ken_kb_open(&o, kb);
-}
-
-/* A JSON string on stdout; invalid UTF-8 bytes become U+FFFD. */
-static void jstr(const char *s) {
-    if (!s) { fputs("null", stdout); return; }
-    putchar('"');
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        unsigned c = *p;
-        if (c == '"' || c == '\\') { putchar('\\'); putchar((int)c); p++; continue; }
-        if (c < 0x20) {
-            if (c == '\n') fputs("\\n", stdout);
-            else if (c == '\t') fputs("\\t", stdout);
-            else printf("\\u%04x", c);
-            p++;
-            continue;
-        }
-        if (c < 0x80) { putchar((int)c); p++; continue; }
-        /* Copy a valid multi-byte sequence, else U+FFFD for this byte. */
-        int len = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 0;
-        bool ok = len > 0;
-        for (int i = 1; ok && i < len; i++) ok = (p[i] & 0xC0) == 0x80;
-        if (ok && len == 3 && ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] >= 0xA0))) ok = false;
-        if (ok && len == 4 && ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] >= 0x90))) ok = false;
-        if (!ok) { fputs("\xef\xbf\xbd", stdout); p++; continue; }
-        fwrite(p, 1, (size_t)len, stdout);
-        p += len;
-    }
-    putchar('"');
-}
-
-static void jnum(double v) {
-    if (isfinite(v)) printf("%.6g", v);
-    else fputs("null", stdout);
-}
-
-/* Joins the positional words into one query string (bounded). */
-static char *join_words(char **w, int n) {
-    size_t len = 1;
-    for (int i = 0; i < n; i++) {
-        len += strlen(w[i]) + 1;
-        if (len > QUERY_ARG_BYTES_MAX + 2) return NULL;
-    }
-    char *s = malloc(len);
-    if (!s) return NULL;
-    s[0] = '\0';
-    for (int i = 0; i < n; i++) {
-        if (i) strcat(s, " ");
-        strcat(s, w[i]);
-    }
-    return s;
-}
 
 /* ------------------------------------------------------------ search */
 
@@ -143,19 +58,19 @@ static int parse_search(int argc, char **argv, search_args *a) {
         bool has = i + 1 < argc;
         if (rest || s[0] != '-' || s[1] == '\0') { words[nw++] = argv[i]; continue; }
         if (strcmp(s, "--") == 0) rest = true;
-        else if (is_help(s)) { fputs(search_help, stdout); return -1; }
+        else if (cli_is_help(s)) { fputs(search_help, stdout); return -1; }
         else if (strcmp(s, "--json") == 0) a->json = true;
         else if (strcmp(s, "--docs") == 0) a->o.docs = 1;
         else if (strcmp(s, "--prf") == 0) a->o.prf = 1;
         else if (strcmp(s, "-k") == 0 && has) {
-            if (!num_u32(argv[++i], 1, 10000, &a->o.k))
-                return usage_error("search", "-k needs a number from 1 to 10000, got '%s'", argv[i]);
+            if (!cli_num_u32(argv[++i], 1, 10000, &a->o.k))
+                return cli_usage_error("search", "-k needs a number from 1 to 10000, got '%s'", argv[i]);
         } else if (strcmp(s, "--k1") == 0 && has) {
-            if (!num_f(argv[++i], 0.001, 100, &a->o.k1))
-                return usage_error("search", "--k1 needs a number in (0, 100], got '%s'", argv[i]);
+            if (!cli_num_f(argv[++i], 0.001, 100, &a->o.k1))
+                return cli_usage_error("search", "--k1 needs a number in (0, 100], got '%s'", argv[i]);
         } else if (strcmp(s, "--b") == 0 && has) {
-            if (!num_f(argv[++i], 0.001, 1, &a->o.b))
-                return usage_error("search", "--b needs a number in (0, 1], got '%s'", argv[i]);
+            if (!cli_num_f(argv[++i], 0.001, 1, &a->o.b))
+                return cli_usage_error("search", "--b needs a number in (0, 1], got '%s'", argv[i]);
         } else if (strcmp(s, "--collection") == 0 && has) a->o.collection = argv[++i];
         else if (strcmp(s, "--prefix") == 0 && has) a->o.uri_prefix = argv[++i];
         else if (strcmp(s, "--mime") == 0 && has) a->o.mime = argv[++i];
@@ -163,12 +78,12 @@ static int parse_search(int argc, char **argv, search_args *a) {
         else if (strcmp(s, "--meta") == 0 && has) {
             char *eq = strchr(argv[++i], '=');
             if (!eq || eq == argv[i])
-                return usage_error("search", "--meta needs FIELD=VALUE, got '%s'", argv[i]);
+                return cli_usage_error("search", "--meta needs FIELD=VALUE, got '%s'", argv[i]);
             *eq = '\0';   /* argv is ours to modify */
             a->o.meta_field = argv[i];
             a->o.meta_value = eq + 1;
         } else {
-            return usage_error("search", "unknown option or missing value: '%s'", s);
+            return cli_usage_error("search", "unknown option or missing value: '%s'", s);
         }
     }
     a->first_word = (int)(words - argv);
@@ -178,23 +93,23 @@ static int parse_search(int argc, char **argv, search_args *a) {
 
 static void print_result_json(size_t rank, const ken_result *r) {
     printf("{\"rank\":%zu,\"score\":", rank);
-    jnum(r->score);
+    cli_jnum(r->score);
     printf(",\"doc_id\":%" PRId64 ",\"ext_id\":", r->doc_id);
-    jstr(r->ext_id);
+    cli_jstr(r->ext_id);
     fputs(",\"uri\":", stdout);
-    jstr(r->uri);
+    cli_jstr(r->uri);
     fputs(",\"title\":", stdout);
-    jstr(r->title);
+    cli_jstr(r->title);
     fputs(",\"heading\":", stdout);
-    jstr(r->heading);
+    cli_jstr(r->heading);
     fputs(",\"collection\":", stdout);
-    jstr(r->collection);
+    cli_jstr(r->collection);
     fputs(",\"mime\":", stdout);
-    jstr(r->mime);
+    cli_jstr(r->mime);
     printf(",\"page\":%d,\"chunk_id\":%" PRId64 ",\"ordinal\":%d,\"start\":%" PRId64
            ",\"end\":%" PRId64 ",\"snippet\":",
            (int)r->page, r->chunk_id, (int)r->ordinal, r->start, r->end);
-    jstr(r->snippet);
+    cli_jstr(r->snippet);
     putchar('}');
 }
 
@@ -204,21 +119,21 @@ static void print_search(const char *query, const ken_results *res, bool json) {
     ken_results_params(res, &k1, &b, &secs);
     if (json) {
         fputs("{\"query\":", stdout);
-        jstr(query);
+        cli_jstr(query);
         fputs(",\"terms\":[", stdout);
         for (size_t i = 0; i < ken_results_terms(res); i++) {
             double w;
             const char *t = ken_results_term(res, i, &w);
             printf("%s{\"term\":", i ? "," : "");
-            jstr(t);
+            cli_jstr(t);
             fputs(",\"weight\":", stdout);
-            jnum(w);
+            cli_jnum(w);
             putchar('}');
         }
         fputs("],\"k1\":", stdout);
-        jnum(k1);
+        cli_jnum(k1);
         fputs(",\"b\":", stdout);
-        jnum(b);
+        cli_jnum(b);
         printf(",\"seconds\":%.6f,\"count\":%zu,\"results\":[", secs, n);
         for (size_t i = 0; i < n; i++) {
             if (i) putchar(',');
@@ -254,10 +169,10 @@ static int set_bm25(const char *spec) {
     bool ok = comma != NULL;
     if (ok) {
         *comma = '\0';
-        ok = num_f(copy, 0.001, 100, &k1) && num_f(comma + 1, 0, 1, &b);
+        ok = cli_num_f(copy, 0.001, 100, &k1) && cli_num_f(comma + 1, 0, 1, &b);
     }
     free(copy);
-    if (!ok) return usage_error("search", "--set-bm25 needs K1,B (e.g. 0.9,0.4), got '%s'", spec);
+    if (!ok) return cli_usage_error("search", "--set-bm25 needs K1,B (e.g. 0.9,0.4), got '%s'", spec);
     ken_kb *kb = NULL;
     ken_kb_opts o = {.size = sizeof o, .path = cli_db_path};
     ken_status st = ken_kb_open(&o, &kb);
@@ -274,12 +189,12 @@ int cmd_search(int argc, char **argv) {
     if (rc < 0) return EXIT_OK;
     if (rc) return rc;
     if (a.set_bm25) return set_bm25(a.set_bm25);
-    if (a.n_words == 0) return usage_error("search", "%s", "a QUERY is needed");
-    char *query = join_words(argv + a.first_word, a.n_words);
-    if (!query) return usage_error("search", "%s", "the query is too long (at most 64 KiB)");
+    if (a.n_words == 0) return cli_usage_error("search", "%s", "a QUERY is needed");
+    char *query = cli_join_words(argv + a.first_word, a.n_words);
+    if (!query) return cli_usage_error("search", "%s", "the query is too long (at most 64 KiB)");
     ken_kb *kb = NULL;
     ken_results *res = NULL;
-    ken_status st = open_ro(&kb);
+    ken_status st = cli_open_ro(&kb);
     if (st == KEN_OK) st = ken_search(kb, query, &a.o, &res);
     if (st == KEN_OK) print_search(query, res, a.json);
     else rc = cli_fail(kb, st);
@@ -288,109 +203,6 @@ int cmd_search(int argc, char **argv) {
     free(query);
     return rc;
 }
-
-/* ------------------------------------------------------------ ask */
-
-static const char ask_help[] =
-    "usage: ken ask QUESTION... [options]\n\n"
-    "An extractive answer without a model: the sentences of the best passages that\n"
-    "answer the question, each with a numbered citation [n] to the document, heading,\n"
-    "page and byte span it came from. When nothing relevant is found, it says so.\n\n"
-    "options:\n"
-    "  -k N               passages to read (default 8)\n"
-    "  -n N               sentences in the answer at most (default 3)\n"
-    "  --collection C     only documents of collection C\n"
-    "  --min-score X      'nothing found' threshold in [0, 1] (share of the question's\n"
-    "                     weighted terms in the best sentence; default calibrated)\n"
-    "  --json             one JSON document on stdout\n";
-
-static void print_answer_json(const char *q, const ken_answer *a) {
-    fputs("{\"question\":", stdout);
-    jstr(q);
-    printf(",\"found\":%s,\"score\":", ken_answer_found(a) ? "true" : "false");
-    jnum(ken_answer_score(a));
-    fputs(",\"answer\":", stdout);
-    jstr(ken_answer_text(a));
-    fputs(",\"citations\":[", stdout);
-    for (size_t i = 0; i < ken_answer_citations(a); i++) {
-        const ken_citation *c = ken_answer_citation(a, i);
-        printf("%s{\"n\":%d,\"doc_id\":%" PRId64 ",\"chunk_id\":%" PRId64 ",\"ext_id\":",
-               i ? "," : "", c->n, c->doc_id, c->chunk_id);
-        jstr(c->ext_id);
-        fputs(",\"uri\":", stdout);
-        jstr(c->uri);
-        fputs(",\"title\":", stdout);
-        jstr(c->title);
-        fputs(",\"heading\":", stdout);
-        jstr(c->heading);
-        printf(",\"page\":%d,\"start\":%" PRId64 ",\"end\":%" PRId64 ",\"score\":",
-               (int)c->page, c->start, c->end);
-        jnum(c->score);
-        fputs(",\"sentence\":", stdout);
-        jstr(c->sentence);
-        putchar('}');
-    }
-    fputs("]}\n", stdout);
-}
-
-static void print_answer(const ken_answer *a) {
-    printf("%s\n", ken_answer_text(a));
-    if (!ken_answer_citations(a)) return;
-    printf("\nSources:\n");
-    for (size_t i = 0; i < ken_answer_citations(a); i++) {
-        const ken_citation *c = ken_answer_citation(a, i);
-        printf("[%d] %s", c->n, c->title && *c->title ? c->title : c->uri);
-        if (c->title && *c->title) printf(" (%s)", c->uri);
-        if (c->heading && *c->heading) printf(" > %s", c->heading);
-        if (c->page) printf(", page %d", (int)c->page);
-        printf(", bytes %" PRId64 "-%" PRId64 "\n", c->start, c->end);
-    }
-}
-
-int cmd_ask(int argc, char **argv) {
-    ken_ask_opts o = {.size = sizeof o};
-    bool json = false;
-    char **words = argv + 1;
-    int nw = 0;
-    bool rest = false;
-    for (int i = 1; i < argc; i++) {
-        const char *s = argv[i];
-        bool has = i + 1 < argc;
-        if (rest || s[0] != '-' || s[1] == '\0') { words[nw++] = argv[i]; continue; }
-        if (strcmp(s, "--") == 0) rest = true;
-        else if (is_help(s)) { fputs(ask_help, stdout); return EXIT_OK; }
-        else if (strcmp(s, "--json") == 0) json = true;
-        else if (strcmp(s, "-k") == 0 && has) {
-            if (!num_u32(argv[++i], 1, 100, &o.k))
-                return usage_error("ask", "-k needs a number from 1 to 100, got '%s'", argv[i]);
-        } else if (strcmp(s, "-n") == 0 && has) {
-            if (!num_u32(argv[++i], 1, 20, &o.max_sentences))
-                return usage_error("ask", "-n needs a number from 1 to 20, got '%s'", argv[i]);
-        } else if (strcmp(s, "--min-score") == 0 && has) {
-            if (!num_f(argv[++i], 0, 1, &o.min_score))
-                return usage_error("ask", "--min-score needs a number in [0, 1], got '%s'", argv[i]);
-            if (o.min_score == 0) o.min_score = -1;   /* 0 means: always answer */
-        } else if (strcmp(s, "--collection") == 0 && has) o.collection = argv[++i];
-        else return usage_error("ask", "unknown option or missing value: '%s'", s);
-    }
-    if (nw == 0) return usage_error("ask", "%s", "a QUESTION is needed");
-    char *q = join_words(words, nw);
-    if (!q) return usage_error("ask", "%s", "the question is too long (at most 64 KiB)");
-    ken_kb *kb = NULL;
-    ken_answer *a = NULL;
-    int rc = EXIT_OK;
-    ken_status st = open_ro(&kb);
-    if (st == KEN_OK) st = ken_ask(kb, q, &o, &a);
-    if (st != KEN_OK) rc = cli_fail(kb, st);
-    else if (json) print_answer_json(q, a);
-    else print_answer(a);
-    ken_answer_free(a);
-    ken_kb_close(kb);
-    free(q);
-    return rc;
-}
-
-/* ------------------------------------------------------------ eval */
 
 static const char eval_help[] =
     "usage: ken eval retrieval --queries Q.jsonl --qrels QRELS.tsv [options]\n\n"
@@ -413,7 +225,7 @@ static int on_query(void *ud, const char *qid, double ndcg, double rec, double m
     pq_state *s = ud;
     if (!s->json) return 0;
     printf("%s{\"qid\":", s->n++ ? "," : "");
-    jstr(qid);
+    cli_jstr(qid);
     printf(",\"ndcg@10\":%.6f,\"recall@100\":%.6f,\"mrr@10\":%.6f,\"map@100\":%.6f}", ndcg, rec,
            mrr, map);
     return 0;
@@ -426,7 +238,7 @@ static int eval_retrieval(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
         bool has = i + 1 < argc;
-        if (is_help(s)) { fputs(eval_help, stdout); return EXIT_OK; }
+        if (cli_is_help(s)) { fputs(eval_help, stdout); return EXIT_OK; }
         else if (strcmp(s, "--json") == 0) json = true;
         else if (strcmp(s, "--prf") == 0) o.prf = 1;
         else if (strcmp(s, "--queries") == 0 && has) queries = argv[++i];
@@ -434,26 +246,26 @@ static int eval_retrieval(int argc, char **argv) {
         else if (strcmp(s, "--run") == 0 && has) o.run_path = argv[++i];
         else if (strcmp(s, "--collection") == 0 && has) o.collection = argv[++i];
         else if (strcmp(s, "-k") == 0 && has) {
-            if (!num_u32(argv[++i], 1, 10000, &o.k))
-                return usage_error("eval retrieval", "-k needs a number from 1 to 10000, got '%s'",
+            if (!cli_num_u32(argv[++i], 1, 10000, &o.k))
+                return cli_usage_error("eval retrieval", "-k needs a number from 1 to 10000, got '%s'",
                                    argv[i]);
         } else if (strcmp(s, "--k1") == 0 && has) {
-            if (!num_f(argv[++i], 0.001, 100, &o.k1))
-                return usage_error("eval retrieval", "--k1 needs a number in (0, 100], got '%s'",
+            if (!cli_num_f(argv[++i], 0.001, 100, &o.k1))
+                return cli_usage_error("eval retrieval", "--k1 needs a number in (0, 100], got '%s'",
                                    argv[i]);
         } else if (strcmp(s, "--b") == 0 && has) {
-            if (!num_f(argv[++i], 0.001, 1, &o.b))
-                return usage_error("eval retrieval", "--b needs a number in (0, 1], got '%s'",
+            if (!cli_num_f(argv[++i], 0.001, 1, &o.b))
+                return cli_usage_error("eval retrieval", "--b needs a number in (0, 1], got '%s'",
                                    argv[i]);
-        } else return usage_error("eval retrieval", "unknown argument or missing value: '%s'", s);
+        } else return cli_usage_error("eval retrieval", "unknown argument or missing value: '%s'", s);
     }
     if (!queries || !qrels)
-        return usage_error("eval retrieval", "%s", "--queries and --qrels are needed");
+        return cli_usage_error("eval retrieval", "%s", "--queries and --qrels are needed");
     pq_state pq = {json, 0};
     o.per_query = on_query;
     o.per_query_ud = &pq;
     ken_kb *kb = NULL;
-    ken_status st = open_ro(&kb);
+    ken_status st = cli_open_ro(&kb);
     if (st != KEN_OK) {
         int rc = cli_fail(kb, st);
         ken_kb_close(kb);
@@ -488,7 +300,7 @@ static int eval_retrieval(int argc, char **argv) {
 }
 
 int cmd_eval(int argc, char **argv) {
-    if (argc < 2 || is_help(argv[1])) {
+    if (argc < 2 || cli_is_help(argv[1])) {
         FILE *f = argc < 2 ? stderr : stdout;
         fprintf(f, "usage: ken eval SUBCOMMAND [ARGS]\n\nsubcommands:\n"
                    "  retrieval  nDCG@10, Recall@100, MRR@10, MAP@100 on a BEIR test collection\n");

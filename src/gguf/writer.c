@@ -143,7 +143,8 @@ static ken_status put_array(ken_gguf_writer *w, ken_buf *b, const ken_gguf_arrva
                 return ken_err_set(&w->err, KEN_ERR_INVALID, "element %llu of an array of "
                                    "arrays is a %s", (unsigned long long)i,
                                    ken_gguf_type_name(a->elems[i].type));
-            st = put_value(w, b, &a->elems[i], depth + 1);
+            /* depth counts array levels, as the reader counts them */
+            st = put_array(w, b, &a->elems[i].v.arr, depth + 1);
         }
         return st;
     }

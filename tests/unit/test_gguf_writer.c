@@ -272,6 +272,57 @@ static void test_no_tensors(void) {
     unlink(path);
 }
 
+/* The writer counts nesting as the reader does: arrays nested exactly to
+ * KEN_GGUF_MAX_DEPTH are read, written back and read again; one level more
+ * is refused by both. (Found by fuzz_gguf_roundtrip: the writer counted two
+ * levels per array of arrays and refused what the reader had accepted.) */
+static void nested_levels(int levels, ken_gguf_value *vals) {
+    /* vals[0] is the outermost array; vals[levels-1] holds no elements */
+    for (int i = 0; i < levels; i++) {
+        vals[i].type = KEN_GGUF_ARRAY;
+        memset(&vals[i].v.arr, 0, sizeof vals[i].v.arr);
+        if (i + 1 < levels) {
+            vals[i].v.arr.elem_type = KEN_GGUF_ARRAY;
+            vals[i].v.arr.count = 1;
+            vals[i].v.arr.elems = &vals[i + 1];
+        } else {
+            vals[i].v.arr.elem_type = KEN_GGUF_UINT8;
+        }
+    }
+}
+
+static void test_nesting_limit(void) {
+    ken_gguf_value vals[KEN_GGUF_MAX_DEPTH + 1];
+    ken_err err;
+    nested_levels(KEN_GGUF_MAX_DEPTH, vals);
+    ken_gguf_writer *w = ken_gguf_writer_new(0);
+    CHECK(ken_gguf_set_val(w, "deep", &vals[0]) == KEN_OK);
+    ken_buf one;
+    ken_buf_init(&one, 0);
+    REQUIRE(ken_gguf_write_buf(w, &one, &err) == KEN_OK);
+    ken_gguf_writer_free(w);
+    ken_gguf *g = NULL;
+    CHECK(ken_gguf_open_mem(one.data, one.len, &g, &err) == KEN_OK);
+    CHECK(g && ken_gguf_n_kv(g) == 1);
+    if (g && ken_gguf_n_kv(g) == 1) {
+        w = ken_gguf_writer_new(0);
+        CHECK(ken_gguf_set_kv(w, ken_gguf_kv_at(g, 0)) == KEN_OK);
+        ken_buf two;
+        ken_buf_init(&two, 0);
+        CHECK(ken_gguf_write_buf(w, &two, &err) == KEN_OK);
+        CHECK(two.len == one.len && memcmp(one.data, two.data, one.len) == 0);
+        ken_buf_free(&two);
+        ken_gguf_writer_free(w);
+        ken_gguf_close(g);
+    }
+    ken_buf_free(&one);
+    nested_levels(KEN_GGUF_MAX_DEPTH + 1, vals);
+    w = ken_gguf_writer_new(0);
+    CHECK(ken_gguf_set_val(w, "deeper", &vals[0]) == KEN_ERR_LIMIT);
+    CHECK(strstr(ken_gguf_writer_errmsg(w), "nested deeper") != NULL);
+    ken_gguf_writer_free(w);
+}
+
 static void test_writer_errors(void) {
     CHECK(ken_gguf_writer_new(3) == NULL);
     ken_gguf_writer *w = ken_gguf_writer_new(0);
@@ -411,4 +462,4 @@ static void cleanup(void) {
     CHECK_EQ_INT(count_tmp_files(), 0);
 }
 
-TEST_MAIN(test_roundtrip, test_no_tensors, test_writer_errors, test_fixture_copies, cleanup)
+TEST_MAIN(test_roundtrip, test_no_tensors, test_nesting_limit, test_writer_errors, test_fixture_copies, cleanup)
