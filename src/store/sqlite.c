@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #define APP_ID 0x6B656E31            /* "ken1" in PRAGMA application_id */
 #define BUSY_TIMEOUT_MS 5000
@@ -106,6 +107,22 @@ static const char *const migrations[] = {
     "  BEGIN SELECT RAISE(ABORT, 'ken: chunks are deleted with their document'); END;"
     "CREATE TRIGGER chunks_no_update BEFORE UPDATE ON chunks"
     "  BEGIN SELECT RAISE(ABORT, 'ken: chunks are never edited in place'); END;",
+    /* 1 -> 2: chat sessions and their turns (ken chat). */
+    "CREATE TABLE chat_sessions("
+    "  id         INTEGER PRIMARY KEY,"
+    "  name       TEXT NOT NULL UNIQUE,"
+    "  created    INTEGER NOT NULL,"
+    "  updated    INTEGER NOT NULL);"
+    "CREATE TABLE chat_turns("
+    "  id         INTEGER PRIMARY KEY,"
+    "  session_id INTEGER NOT NULL REFERENCES chat_sessions(id) ON DELETE CASCADE,"
+    "  ordinal    INTEGER NOT NULL,"
+    "  role       TEXT NOT NULL"
+    "    CHECK (role IN ('system', 'user', 'assistant', 'tool')),"
+    "  content    TEXT NOT NULL,"
+    "  sources    TEXT CHECK (sources IS NULL OR json_valid(sources)),"
+    "  created    INTEGER NOT NULL,"
+    "  UNIQUE (session_id, ordinal));",
 };
 #define SCHEMA_MAX ((int)KEN_ARRAY_LEN(migrations))
 _Static_assert(KEN_ARRAY_LEN(migrations) == KEN_STORE_SCHEMA_VERSION,
@@ -127,7 +144,8 @@ enum {
     Q_DOC_TOUCH, Q_PRUNE, Q_DOC_BY_ID, Q_DOC_BY_EXT, Q_DOC_BY_URI, Q_DOC_LIST,
     Q_DOC_TEXT, Q_CHUNK_LIST, Q_CHUNK_GET, Q_CONFIG_GET, Q_CONFIG_SET,
     Q_SEARCH, Q_MATCH_COUNT, Q_ROW_COUNT, Q_CHUNK_COUNT, Q_SEARCH_ROW,
-    Q_SEARCH_ROW_DOC, Q_N
+    Q_SEARCH_ROW_DOC, Q_SESSION_GET, Q_SESSION_INS, Q_SESSION_LIST, Q_SESSION_DEL,
+    Q_SESSION_TOUCH, Q_TURN_INS, Q_TURN_LIST, Q_N
 };
 
 static const char *const stmt_sql[Q_N] = {
@@ -193,6 +211,19 @@ static const char *const stmt_sql[Q_N] = {
     [Q_ROW_COUNT] = "SELECT ken_rowcount(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ?1"
                     " LIMIT 1",
     [Q_CHUNK_COUNT] = "SELECT count(*) FROM chunks",
+    [Q_SESSION_GET] = "SELECT id FROM chat_sessions WHERE name = ?1",
+    [Q_SESSION_INS] = "INSERT INTO chat_sessions(name, created, updated) VALUES(?1, ?2, ?2)"
+                      " RETURNING id",
+    [Q_SESSION_LIST] = "SELECT s.id, s.name, s.created, s.updated,"
+                       " (SELECT count(*) FROM chat_turns t WHERE t.session_id = s.id)"
+                       " FROM chat_sessions s ORDER BY s.updated DESC, s.id DESC",
+    [Q_SESSION_DEL] = "DELETE FROM chat_sessions WHERE id = ?1",
+    [Q_SESSION_TOUCH] = "UPDATE chat_sessions SET updated = ?2 WHERE id = ?1",
+    [Q_TURN_INS] = "INSERT INTO chat_turns(session_id, ordinal, role, content, sources, created)"
+                   " SELECT ?1, coalesce(max(ordinal), 0) + 1, ?2, ?3, ?4, ?5"
+                   " FROM chat_turns WHERE session_id = ?1 RETURNING id",
+    [Q_TURN_LIST] = "SELECT id, session_id, ordinal, role, content, sources, created"
+                    " FROM chat_turns WHERE session_id = ?1 ORDER BY ordinal",
     /* One row of a top-k search (search_top, step 2). */
     [Q_SEARCH_ROW] = "SELECT c.doc_id, c.ordinal, c.start_byte, c.end_byte, c.heading, c.page,"
                      " d.ext_id, d.uri, d.title, d.collection, d.mime, "
@@ -1344,6 +1375,154 @@ static ken_status sq_check(ken_store *s) {
     return r;
 }
 
+/* ------------------------------------------------------------ chat sessions */
+
+#define SESSION_NAME_MAX 256
+#define TURN_BYTES_MAX (16u << 20)
+
+static ken_status sq_session_open(ken_store *s, const char *name, bool create, int64_t *id_out) {
+    sq *q = (sq *)s;
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n > SESSION_NAME_MAX || !ken_utf8_valid(name, n))
+        return ken_err_set(&s->err, KEN_ERR_INVALID, "store: a session name is 1 to %d bytes "
+                           "of valid UTF-8", SESSION_NAME_MAX);
+    sqlite3_stmt *st;
+    ken_status r = stmt_get(q, Q_SESSION_GET, &st);
+    if (r) return r;
+    int rc = bind_str(st, 1, name);
+    if (rc == SQLITE_OK) rc = step(q, st);
+    if (rc == SQLITE_ROW) *id_out = sqlite3_column_int64(st, 0);
+    else if (rc != SQLITE_DONE) r = db_fail(q, rc, "session_open");
+    stmt_put(q, Q_SESSION_GET, st);
+    if (r || rc == SQLITE_ROW) return r;
+    if (!create)
+        return ken_err_set(&s->err, KEN_ERR_NOTFOUND, "store: no session named '%s'", name);
+    if ((r = need_rw(q, "session_open"))) return r;
+    if ((r = stmt_get(q, Q_SESSION_INS, &st))) return r;
+    rc = bind_str(st, 1, name);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, (int64_t)time(NULL));
+    if (rc == SQLITE_OK) rc = step(q, st);
+    if (rc == SQLITE_ROW) *id_out = sqlite3_column_int64(st, 0);
+    else r = db_fail(q, rc, "creating a session");
+    stmt_put(q, Q_SESSION_INS, st);
+    return r;
+}
+
+static ken_status sq_session_list(ken_store *s, ken_store_session_fn fn, void *ud) {
+    sq *q = (sq *)s;
+    sqlite3_stmt *st;
+    ken_status r = stmt_get(q, Q_SESSION_LIST, &st);
+    if (r) return r;
+    int rc;
+    while ((rc = step(q, st)) == SQLITE_ROW) {
+        ken_store_session x = {
+            .id = sqlite3_column_int64(st, 0), .name = col_str(st, 1),
+            .created = sqlite3_column_int64(st, 2), .updated = sqlite3_column_int64(st, 3),
+            .n_turns = sqlite3_column_int64(st, 4)};
+        if (fn(ud, &x)) { rc = SQLITE_DONE; break; }
+    }
+    if (rc != SQLITE_DONE) r = db_fail(q, rc, "session_list");
+    stmt_put(q, Q_SESSION_LIST, st);
+    return r;
+}
+
+static ken_status sq_session_delete(ken_store *s, int64_t session_id) {
+    sq *q = (sq *)s;
+    ken_status r = need_rw(q, "session_delete");
+    if (r) return r;
+    sqlite3_stmt *st;
+    if ((r = stmt_get(q, Q_SESSION_DEL, &st))) return r;
+    int rc = sqlite3_bind_int64(st, 1, session_id);
+    if (rc == SQLITE_OK) rc = step(q, st);
+    if (rc != SQLITE_DONE) r = db_fail(q, rc, "session_delete");
+    else if (sqlite3_changes(q->db) == 0)
+        r = ken_err_set(&s->err, KEN_ERR_NOTFOUND, "store: no session %lld", (long long)session_id);
+    stmt_put(q, Q_SESSION_DEL, st);
+    return r;
+}
+
+/* Appends the turn and touches the session, as one transaction of its own
+ * unless the caller has one open. */
+static ken_status turn_insert(sq *q, int64_t session_id, const ken_store_turn *t, int64_t now,
+                              int64_t *id_out) {
+    sqlite3_stmt *st;
+    ken_status r = stmt_get(q, Q_TURN_INS, &st);
+    if (r) return r;
+    int rc = sqlite3_bind_int64(st, 1, session_id);
+    if (rc == SQLITE_OK) rc = bind_str(st, 2, t->role);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(st, 3, t->content ? t->content : "", (int)t->content_len,
+                               SQLITE_STATIC);
+    if (rc == SQLITE_OK) rc = bind_str(st, 4, t->sources_json);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 5, now);
+    if (rc == SQLITE_OK) rc = step(q, st);
+    if (rc == SQLITE_ROW) {
+        if (id_out) *id_out = sqlite3_column_int64(st, 0);
+    } else {
+        r = db_fail(q, rc, "turn_add");
+    }
+    stmt_put(q, Q_TURN_INS, st);
+    if (r) return r;
+    if ((r = stmt_get(q, Q_SESSION_TOUCH, &st))) return r;
+    rc = sqlite3_bind_int64(st, 1, session_id);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, now);
+    if (rc == SQLITE_OK) rc = step(q, st);
+    if (rc != SQLITE_DONE) r = db_fail(q, rc, "turn_add");
+    else if (sqlite3_changes(q->db) == 0)
+        r = ken_err_set(&q->base.err, KEN_ERR_NOTFOUND, "store: no session %lld",
+                        (long long)session_id);
+    stmt_put(q, Q_SESSION_TOUCH, st);
+    return r;
+}
+
+static ken_status sq_turn_add(ken_store *s, int64_t session_id, const ken_store_turn *t,
+                              int64_t *id_out) {
+    sq *q = (sq *)s;
+    ken_status r = need_rw(q, "turn_add");
+    if (r) return r;
+    static const char *const roles[] = {"system", "user", "assistant", "tool"};
+    bool role_ok = false;
+    for (size_t i = 0; t && t->role && i < KEN_ARRAY_LEN(roles); i++)
+        role_ok |= strcmp(t->role, roles[i]) == 0;
+    if (!role_ok)
+        return ken_err_set(&s->err, KEN_ERR_INVALID, "store: a turn's role is system, user, "
+                           "assistant or tool");
+    if (t->content_len > TURN_BYTES_MAX)
+        return ken_err_set(&s->err, KEN_ERR_LIMIT, "store: a turn of %zu bytes is over the "
+                           "limit of %u", t->content_len, TURN_BYTES_MAX);
+    if (!ken_utf8_valid(t->content ? t->content : "", t->content_len))
+        return ken_err_set(&s->err, KEN_ERR_INVALID, "store: a turn's content is not valid UTF-8");
+    bool own = !q->in_tx;
+    if (own && (r = sq_begin(s))) return r;
+    int64_t now = (int64_t)time(NULL);
+    r = turn_insert(q, session_id, t, now, id_out);
+    if (own) {
+        if (r) sq_rollback(s);
+        else r = sq_commit(s);
+    }
+    return r;
+}
+
+static ken_status sq_turn_list(ken_store *s, int64_t session_id, ken_store_turn_fn fn, void *ud) {
+    sq *q = (sq *)s;
+    sqlite3_stmt *st;
+    ken_status r = stmt_get(q, Q_TURN_LIST, &st);
+    if (r) return r;
+    int rc = sqlite3_bind_int64(st, 1, session_id);
+    while (rc == SQLITE_OK && (rc = step(q, st)) == SQLITE_ROW) {
+        ken_store_turn x = {
+            .id = sqlite3_column_int64(st, 0), .session_id = sqlite3_column_int64(st, 1),
+            .ordinal = sqlite3_column_int(st, 2), .role = col_str(st, 3),
+            .content = col_str(st, 4), .content_len = (size_t)sqlite3_column_bytes(st, 4),
+            .sources_json = col_str(st, 5), .created = sqlite3_column_int64(st, 6)};
+        if (fn(ud, &x)) { rc = SQLITE_DONE; break; }
+        rc = SQLITE_OK;
+    }
+    if (rc != SQLITE_DONE) r = db_fail(q, rc, "turn_list");
+    stmt_put(q, Q_TURN_LIST, st);
+    return r;
+}
+
 /* ------------------------------------------------------------ open, migrate, close */
 
 static void sq_close(ken_store *s) {
@@ -1527,4 +1706,9 @@ static const ken_store_ops sqlite_ops = {
     .config_get = sq_config_get,
     .config_set = sq_config_set,
     .check = sq_check,
+    .session_open = sq_session_open,
+    .session_list = sq_session_list,
+    .session_delete = sq_session_delete,
+    .turn_add = sq_turn_add,
+    .turn_list = sq_turn_list,
 };

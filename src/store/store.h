@@ -43,7 +43,7 @@
 
 #include "base/base.h"
 
-#define KEN_STORE_SCHEMA_VERSION 1
+#define KEN_STORE_SCHEMA_VERSION 2
 
 typedef struct ken_store ken_store;
 
@@ -90,9 +90,29 @@ typedef struct {
     int32_t schema_version;
 } ken_store_stats;
 
+/* A conversation (ken chat) and its turns, in order. sources_json is a JSON
+ * array describing the sources a turn used (provenance; NULL: none). */
+typedef struct {
+    int64_t id;
+    const char *name;
+    int64_t created, updated;    /* unix seconds */
+    int64_t n_turns;             /* read side */
+} ken_store_session;
+
+typedef struct {
+    int64_t id, session_id;      /* read side */
+    int32_t ordinal;             /* read side: 1, 2, ... */
+    const char *role;            /* "system", "user", "assistant", "tool" */
+    const char *content; size_t content_len;
+    const char *sources_json;
+    int64_t created;             /* read side */
+} ken_store_turn;
+
 typedef int (*ken_store_source_fn)(void *ud, const ken_store_source *s);  /* non-zero stops */
 typedef int (*ken_store_doc_fn)(void *ud, const ken_store_doc *d);
 typedef int (*ken_store_chunk_fn)(void *ud, const ken_store_chunk *c);
+typedef int (*ken_store_session_fn)(void *ud, const ken_store_session *s);
+typedef int (*ken_store_turn_fn)(void *ud, const ken_store_turn *t);
 
 /* A lexical search (added for src/retrieve). match is an FTS5 query
  * expression (callers build it safely: every term quoted); rank is an FTS5
@@ -187,6 +207,17 @@ typedef struct ken_store_ops {
      * own integrity check, foreign keys, and the FTS index against the
      * chunks (skipped when read-only). KEN_ERR_STORE with the first problem. */
     ken_status (*check)(ken_store *s);
+
+    /* Chat sessions (schema 2). session_open finds the session by name, or
+     * creates it when create is set (else KEN_ERR_NOTFOUND). turn_add appends
+     * a turn (the next ordinal) and touches the session's updated time.
+     * session_delete removes a session with its turns. */
+    ken_status (*session_open)(ken_store *s, const char *name, bool create, int64_t *id_out);
+    ken_status (*session_list)(ken_store *s, ken_store_session_fn fn, void *ud);
+    ken_status (*session_delete)(ken_store *s, int64_t session_id);
+    ken_status (*turn_add)(ken_store *s, int64_t session_id, const ken_store_turn *t,
+                           int64_t *id_out);
+    ken_status (*turn_list)(ken_store *s, int64_t session_id, ken_store_turn_fn fn, void *ud);
 } ken_store_ops;
 
 /* Every backend's handle starts with this. */
