@@ -31,12 +31,20 @@ typedef struct {
     int retries;                /* HTTP: on connect errors, 429 and 5xx, with backoff; -1: 0, 0: 3 */
     int threads;                /* local: 0: all cores */
     int n_ctx;                  /* context budget in tokens; 0: local = the model's (max 8192), HTTP = 4096 */
+    double backoff_s;           /* HTTP: first retry delay, doubled each retry (with jitter,
+                                   at most 30 s; a server's Retry-After wins, up to 60 s); 0: 0.5 */
+    size_t response_bytes_max;  /* HTTP: a response body (or one SSE event) larger than this
+                                   fails with KEN_ERR_LIMIT; 0: 64 MiB */
 } ken_llm_opts;
 
 /* Fills opts from the environment where the caller left them NULL:
- * KEN_BACKEND_URL, KEN_BACKEND_MODEL, KEN_API_KEY. */
+ * KEN_BACKEND_URL (only when model_path is NULL too), KEN_BACKEND_MODEL,
+ * KEN_API_KEY. The strings point into the environment. */
 void ken_llm_opts_from_env(ken_llm_opts *opts);
 
+/* Opens the backend: locally loads the model; over HTTP checks nothing but
+ * the options, except that a NULL model_name asks the server's /models.
+ * A ken_llm is used by one thread at a time. */
 ken_status ken_llm_open(const ken_llm_opts *opts, ken_llm **out, char **errmsg);
 void ken_llm_close(ken_llm *l);
 
@@ -59,12 +67,15 @@ typedef struct {
     uint64_t seed;
     const char *const *stop;    /* stop strings */
     size_t n_stop;
-    /* Streaming: called with each piece of text as it is generated; a
-     * non-zero return stops generation (finish reason "cancelled"). */
+    /* Streaming: called with each piece of text as it is generated (the
+     * pieces concatenate to exactly the returned text); a non-zero return
+     * stops generation: the call returns KEN_OK with the text so far and
+     * finish reason "cancelled". */
     int (*on_text)(void *ud, const char *text, size_t len);
     void *ud;
-    /* Cancellation from another thread: generation stops soon after
-     * *cancel becomes non-zero. */
+    /* Cancellation from another thread: generation (or an HTTP request,
+     * or a wait between retries) stops soon after *cancel becomes non-zero
+     * and the call returns KEN_ERR_CANCELLED. */
     const volatile int *cancel;
 } ken_llm_gen_opts;
 
@@ -72,18 +83,20 @@ typedef struct {
     size_t n_prompt, n_generated;   /* tokens (HTTP: as the server reports, else estimated) */
     double ttft_s;                  /* time to first token */
     double total_s;
-    char finish[16];                /* "stop", "length", "cancelled" */
+    char finish[16];                /* "stop", "length", "cancelled" (HTTP: or the server's word) */
+    int retries;                    /* HTTP: requests repeated after a failure */
 } ken_llm_stats;
 
 /* Generates the assistant's reply to messages_json, an OpenAI-style array
  * of {role, content}. Locally the model's chat template renders the
  * messages (ken_chat_render_model, with its fallback). *text (optional)
- * receives the whole reply, freed with ken_free. */
+ * receives the whole reply, freed with ken_free (NULL on failure). */
 ken_status ken_llm_chat(ken_llm *l, const char *messages_json, const ken_llm_gen_opts *opts,
                         char **text, size_t *text_len, ken_llm_stats *stats, char **errmsg);
 
-/* Embeds n texts into *vecs (n * *dim floats, freed with ken_free),
- * L2-normalized. */
+/* Embeds n texts (lens NULL: NUL-terminated) into *vecs (n * *dim floats,
+ * freed with ken_free), L2-normalized. Locally with the model's own pooling
+ * (an encoder's pooling type; the last token for a decoder). */
 ken_status ken_llm_embed(ken_llm *l, const char *const *texts, const size_t *lens, size_t n,
                          float **vecs, size_t *dim, char **errmsg);
 
