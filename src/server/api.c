@@ -738,5 +738,6 @@ enum MHD_Result srv_api(srv_req *r, const char *path) {
     if (strncmp(path, "/documents/", 11) == 0) return doc_show_or_delete(r, path + 11);
     if (strcmp(path, "/search") == 0) return api_search(r);
     if (strcmp(path, "/ask") == 0) return api_ask(r);
+    if (strcmp(path, "/eval") == 0) return srv_api_eval(r);
     return srv_error(r, 404, "no_route", "no such endpoint");
 }

@@ -2,7 +2,8 @@
  * (a pool of knowledge-base handles, the generation queue, models), the
  * per-request state, replies, auth and the streaming (server-sent events)
  * helper. server.c owns the HTTP plumbing, api.c the /api/v1 routes,
- * openai.c the /v1 routes, keys.c the API keys, web.c the static UI. */
+ * openai.c the /v1 routes, keys.c the API keys, web.c the static UI,
+ * eval.c evaluation runs. */
 #ifndef KEN_SERVER_INTERNAL_H
 #define KEN_SERVER_INTERNAL_H
 
@@ -121,6 +122,7 @@ bool srv_stream_expired(srv_stream *st);
 
 /* ---- routes */
 enum MHD_Result srv_api(srv_req *r, const char *path);      /* api.c: path after /api/v1 */
+enum MHD_Result srv_api_eval(srv_req *r);                   /* eval.c: POST /api/v1/eval */
 enum MHD_Result srv_openai(srv_req *r, const char *path);   /* openai.c: path after /v1 */
 enum MHD_Result srv_web(srv_req *r, const char *path);      /* web.c */
 void srv_web_find(srv *s);
