@@ -49,4 +49,28 @@ static inline const char *test_fixtures(void) {
     fprintf(stderr, "fixtures not found at '%s': skipped\n", f ? f : "(unset)");
     exit(77);
 }
+
+/* A whole file, NUL-terminated (the NUL not counted in *len; len may be
+ * NULL); NULL when it cannot be read. Freed with free(). */
+static inline char *test_slurp(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 1 << 16, n = 0;
+    char *p = malloc(cap + 1);
+    for (size_t r; p && (r = fread(p + n, 1, cap - n, f)) > 0;) {
+        n += r;
+        if (n == cap) {
+            char *q = realloc(p, cap * 2 + 1);
+            if (!q) { free(p); p = NULL; break; }
+            p = q, cap *= 2;
+        }
+    }
+    if (p && ferror(f)) { free(p); p = NULL; }
+    fclose(f);
+    if (p) {
+        p[n] = 0;
+        if (len) *len = n;
+    }
+    return p;
+}
 #endif

@@ -23,23 +23,6 @@
 
 /* ------------------------------------------------------------ tiny JSON scanning */
 
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    if (b) b[n] = 0;
-    if (len) *len = (size_t)n;
-    fclose(f);
-    return b;
-}
-
 /* The value after "key": at or after from (NULL when absent). */
 static const char *jkey(const char *from, const char *key) {
     char pat[64];
@@ -70,7 +53,7 @@ static int jnums(const char *p, double *out, int max) {
 
 static float *read_f32(const char *path, size_t *n) {
     size_t len;
-    char *b = slurp(path, &len);
+    char *b = test_slurp(path, &len);
     if (!b) return NULL;
     *n = len / 4;
     return (float *)b;
@@ -108,7 +91,7 @@ static void check_prompt(const run_spec *R, ken_model *m, ken_lora *lora, int pi
     char path[1024];
     const char *fx = test_fixtures();
     snprintf(path, sizeof path, "%s/expected/%s/p%d.json", fx, R->run, pi);
-    char *js = slurp(path, NULL);
+    char *js = test_slurp(path, NULL);
     REQUIRE(js != NULL);
     double v[MAXTOK * 2];
     int nt = jnums(jkey(js, "tokens"), v, MAXTOK);

@@ -13,23 +13,6 @@
 
 #include <math.h>
 
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    if (b) b[n] = 0;
-    if (len) *len = (size_t)n;
-    fclose(f);
-    return b;
-}
-
 static double rel_err(const float *a, const float *b, int64_t n) {
     double md = 0, mb = 0;
     for (int64_t i = 0; i < n; i++) {
@@ -69,14 +52,14 @@ static void check_run(const char *run, const char *model, ken_pooling want_pool)
     if (st) goto out;
     const int64_t E = m->n_embd;
     snprintf(path, sizeof path, "%s/expected/%s/embed.json", fx, run);
-    char *js = slurp(path, NULL);
+    char *js = test_slurp(path, NULL);
     size_t nt_bytes = 0, np_bytes = 0, nn_bytes = 0;
     snprintf(path, sizeof path, "%s/expected/%s/embed.tokens.f32", fx, run);
-    float *et = (float *)slurp(path, &nt_bytes);
+    float *et = (float *)test_slurp(path, &nt_bytes);
     snprintf(path, sizeof path, "%s/expected/%s/embed.pooled.f32", fx, run);
-    float *ep = (float *)slurp(path, &np_bytes);
+    float *ep = (float *)test_slurp(path, &np_bytes);
     snprintf(path, sizeof path, "%s/expected/%s/embed.norm.f32", fx, run);
-    float *en = (float *)slurp(path, &nn_bytes);
+    float *en = (float *)test_slurp(path, &nn_bytes);
     CHECK(js && et && ep && en && np_bytes == (size_t)(5 * E * 4) && nn_bytes == (size_t)(5 * E * 4));
     double max_tok = 0, max_pool = 0, min_cos = 1;
     const char *p = js ? strstr(js, "\"sentences\"") : NULL;

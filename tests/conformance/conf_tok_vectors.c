@@ -8,24 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 1 << 16, len = 0;
-    char *p = malloc(cap + 1);
-    for (size_t r; p && (r = fread(p + len, 1, cap - len, f)) > 0;) {
-        len += r;
-        if (len == cap) {
-            char *q = realloc(p, cap * 2 + 1);
-            if (!q) { free(p); p = NULL; break; }
-            p = q, cap *= 2;
-        }
-    }
-    fclose(f);
-    if (p) p[len] = 0, *n = len;
-    return p;
-}
-
 static const char SEP[] = "\n__ggml_vocab_test__\n";
 
 /* detokenize(tokenize(x)) == x where nothing is lost: SentencePiece (byte
@@ -66,7 +48,7 @@ static void check_vocab(const char *name) {
     free(msg);
     if (st != KEN_OK) return;
     size_t ni = 0, no = 0;
-    char *inp = slurp(inp_path, &ni), *out = slurp(out_path, &no);
+    char *inp = test_slurp(inp_path, &ni), *out = test_slurp(out_path, &no);
     REQUIRE(inp && out);
     size_t n_cases = 0, n_ok = 0;
     char *ip = inp, *op = out;

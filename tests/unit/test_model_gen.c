@@ -17,28 +17,11 @@ static const char *fx(const char *rel) {
     return path_buf;
 }
 
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    if (b) b[n] = 0;
-    if (len) *len = (size_t)n;
-    fclose(f);
-    return b;
-}
-
 /* The "text" of the greedy object of a pN.json (plain ASCII in stories260K). */
 static char *greedy_text(const char *run, int p) {
     char rel[256];
     snprintf(rel, sizeof rel, "expected/%s/p%d.json", run, p);
-    char *js = slurp(fx(rel), NULL);
+    char *js = test_slurp(fx(rel), NULL);
     if (!js) return NULL;
     const char *g = strstr(js, "\"greedy\"");
     const char *t = g ? strstr(g, "\"text\": \"") : NULL;
@@ -161,7 +144,7 @@ static void test_embed(void) {
     ken_ctx *c = NULL;
     REQUIRE(ken_ctx_new(m, NULL, &c, &msg) == KEN_OK);
     size_t n = 0;
-    float *want = (float *)slurp(fx("expected/tiny-bge-mean/embed.norm.f32"), &n);
+    float *want = (float *)test_slurp(fx("expected/tiny-bge-mean/embed.norm.f32"), &n);
     REQUIRE(want && n == 5 * 64 * 4);
     static const char *sent[2] = {"The cat sits on the mat.", "A feline is resting on a rug."};
     for (int k = 0; k < 2; k++) {
@@ -205,7 +188,7 @@ static void test_logits_lora(void) {
     float *l = NULL;
     CHECK(ken_ctx_logits(c, toks, 5, &l) == KEN_OK);
     size_t n = 0;
-    float *want = (float *)slurp(fx("expected/tiny-llama3-lora/p0.logits.f32"), &n);
+    float *want = (float *)test_slurp(fx("expected/tiny-llama3-lora/p0.logits.f32"), &n);
     REQUIRE(l && want && n == (size_t)ken_model_n_vocab(m) * 4);
     double md = 0, mx = 0;
     for (int i = 0; i < ken_model_n_vocab(m); i++) {

@@ -8,22 +8,6 @@
 #include <math.h>
 #include <unistd.h>
 
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    *len = (size_t)n;
-    fclose(f);
-    return b;
-}
-
 static char out[] = "/tmp/ken_test_random_XXXXXX";
 static char spm[1024], wpm[1024];
 
@@ -107,12 +91,12 @@ static void test_deterministic(void) {
                          .n_embd = 32, .n_head = 4, .n_head_kv = 1};
     size_t n1, n2, n3;
     REQUIRE(ken_model_random(&o, out, NULL) == KEN_OK);
-    char *a = slurp(out, &n1);
+    char *a = test_slurp(out, &n1);
     REQUIRE(ken_model_random(&o, out, NULL) == KEN_OK);
-    char *b = slurp(out, &n2);
+    char *b = test_slurp(out, &n2);
     o.seed = 6;
     REQUIRE(ken_model_random(&o, out, NULL) == KEN_OK);
-    char *c = slurp(out, &n3);
+    char *c = test_slurp(out, &n3);
     CHECK(a && b && c && n1 == n2 && n1 == n3);
     if (a && b && c && n1 == n2 && n1 == n3) {
         CHECK(memcmp(a, b, n1) == 0);
