@@ -1,6 +1,11 @@
-/* cmd_ask.c: `ken ask`: parse the arguments, call the public API
- * (ken_search.h), print the answer with its citations as text or one JSON
- * document. */
+/* cmd_ask.c: `ken ask`: parse the arguments, call the public API, print
+ * the answer with its citations as text or one JSON document. Without a
+ * model the answer is extractive (ken_search.h); with one (--model, --backend
+ * or $KEN_BACKEND_URL) a model writes it from numbered sources, streamed to
+ * the terminal, and its citations are checked (ken_ask.h), with an optional
+ * larger model to escalate to. The model options and printing are shared
+ * with `ken chat` (ask_llm.h). */
+#include "ask_llm.h"
 #include "cli.h"
 #include "ken.h"
 #include "ken_search.h"
@@ -17,12 +22,16 @@
 
 static const char ask_help[] =
     "usage: ken ask QUESTION... [options]\n\n"
-    "An extractive answer without a model: the sentences of the best passages that\n"
+    "Without a model: an extractive answer, the sentences of the best passages that\n"
     "answer the question, each with a numbered citation [n] to the document, heading,\n"
-    "page and byte span it came from. When nothing relevant is found, it says so.\n\n"
+    "page and byte span it came from. With a model (--model, --backend or\n"
+    "$KEN_BACKEND_URL): the model answers from the numbered passages, streamed, and\n"
+    "every [n] is checked against the sources it was given (flags: uncited, invalid\n"
+    "citation, weak support; an answer citing nothing valid is ungrounded). When\n"
+    "nothing relevant is found, it says so without asking any model.\n\n"
     "options:\n"
     "  -k N               passages to read (default 8)\n"
-    "  -n N               sentences in the answer at most (default 3)\n"
+    "  -n N               sentences in an extractive answer at most (default 3)\n"
     "  --collection C     only documents of collection C\n"
     "  --min-score X      'nothing found' threshold in [0, 1] (share of the question's\n"
     "                     weighted terms in the best sentence; default calibrated)\n"
@@ -71,8 +80,27 @@ static void print_answer(const ken_answer *a) {
     }
 }
 
+static int ask_generated(const char *q, ask_llm_args *a) {
+    ken_llm *small = NULL, *large = NULL;
+    int rc = ask_llm_open("ask", a, &small, &large);
+    if (rc != EXIT_OK) return rc;
+    ken_kb *kb = NULL;
+    ken_reply *r = NULL;
+    ask_llm_callbacks(a);
+    ken_status st = cli_open_ro(&kb);
+    if (st == KEN_OK) st = ken_ask_generate(kb, small, large, q, &a->gen, &r);
+    if (st != KEN_OK) rc = cli_fail(kb, st);
+    else ask_llm_print(a, r);
+    ken_reply_free(r);
+    ken_kb_close(kb);
+    ken_llm_close(large);
+    ken_llm_close(small);
+    return rc;
+}
+
 int cmd_ask(int argc, char **argv) {
     ken_ask_opts o = {.size = sizeof o};
+    ask_llm_args la = {.stream = true, .gen = {.size = sizeof la.gen}};
     bool json = false;
     char **words = argv + 1;
     int nw = 0;
@@ -81,8 +109,11 @@ int cmd_ask(int argc, char **argv) {
         const char *s = argv[i];
         bool has = i + 1 < argc;
         if (rest || s[0] != '-' || s[1] == '\0') { words[nw++] = argv[i]; continue; }
+        int m = ask_llm_arg("ask", argc, argv, &i, &la);
+        if (m < 0) return EXIT_USAGE;
+        if (m > 0) continue;
         if (strcmp(s, "--") == 0) rest = true;
-        else if (cli_is_help(s)) { fputs(ask_help, stdout); return EXIT_OK; }
+        else if (cli_is_help(s)) { printf("%s%s", ask_help, ask_llm_help); return EXIT_OK; }
         else if (strcmp(s, "--json") == 0) json = true;
         else if (strcmp(s, "-k") == 0 && has) {
             if (!cli_num_u32(argv[++i], 1, 100, &o.k))
@@ -100,6 +131,20 @@ int cmd_ask(int argc, char **argv) {
     if (nw == 0) return cli_usage_error("ask", "%s", "a QUESTION is needed");
     char *q = cli_join_words(words, nw);
     if (!q) return cli_usage_error("ask", "%s", "the question is too long (at most 64 KiB)");
+    if (ask_llm_wanted(&la)) {
+        la.json = json;
+        la.gen.k = o.k;
+        la.gen.collection = o.collection;
+        la.gen.min_score = o.min_score;
+        int grc = ask_generated(q, &la);
+        free(q);
+        return grc;
+    }
+    if (la.esc_model || la.esc_url) {
+        free(q);
+        return cli_usage_error("ask", "%s", "--escalate-* needs a first model (--model or "
+                               "--backend)");
+    }
     ken_kb *kb = NULL;
     ken_answer *a = NULL;
     int rc = EXIT_OK;
@@ -113,5 +158,3 @@ int cmd_ask(int argc, char **argv) {
     free(q);
     return rc;
 }
-
-/* ------------------------------------------------------------ eval */

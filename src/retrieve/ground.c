@@ -580,3 +580,65 @@ void ken_ground_check_free(ken_ground_check *c) {
     free(c->cites);
     memset(c, 0, sizeof *c);
 }
+
+/* ------------------------------------------------------------ rewrite */
+
+static const char *const refer_words[] = {
+    "it", "its", "they", "them", "their", "theirs", "this", "that", "these", "those",
+    "he", "she", "him", "her", "his", "hers", "there", "such", "same",
+};
+
+typedef struct {
+    ken_buf *out;          /* NULL: only count */
+    const stemset *have;   /* words already in the query */
+    size_t n_content;
+    bool refers;
+    ken_status st;
+} rw_ctx;
+
+static int on_rw_term(void *ud, const char *t, size_t n, size_t start, size_t end) {
+    rw_ctx *c = ud;
+    (void)start; (void)end;
+    for (size_t i = 0; i < KEN_ARRAY_LEN(refer_words); i++)
+        if (strlen(refer_words[i]) == n && memcmp(refer_words[i], t, n) == 0) c->refers = true;
+    if (ken_retrieve_stopword(t, n)) return 0;
+    c->n_content++;
+    if (!c->out) return 0;
+    char st[KEN_RETRIEVE_TERM_BYTES_MAX + 1];
+    size_t sn = ken_retrieve_stem(t, n, st);
+    if (c->have && stems_has(c->have, ken_hash64(st, sn))) return 0;
+    c->st = ken_buf_putc(c->out, ' ');
+    if (c->st == KEN_OK) c->st = ken_buf_append(c->out, t, n);
+    return c->st != KEN_OK;
+}
+
+ken_status ken_ground_rewrite(const char *question, const char *const *earlier,
+                              size_t n_earlier, char **out) {
+    *out = NULL;
+    size_t qlen = strlen(question);
+    rw_ctx c = {.st = KEN_OK};
+    ken_retrieve_terms(question, qlen, on_rw_term, &c);
+    ken_buf b;
+    ken_buf_init(&b, 0);
+    ken_status st = ken_buf_append(&b, question, qlen);
+    bool follow = c.refers || c.n_content < KEN_GROUND_CLAIM_TERMS_MIN;
+    size_t have_content = c.n_content;
+    for (size_t k = 0; follow && k < 2 && k < n_earlier && st == KEN_OK; k++) {
+        const char *e = earlier[n_earlier - 1 - k];
+        if (!e) continue;
+        stemset have;
+        if ((st = stems_of(b.data, b.len, &have)) != KEN_OK) { free(have.v); break; }
+        rw_ctx a = {.out = &b, .have = &have, .st = KEN_OK};
+        ken_retrieve_terms(e, strlen(e), on_rw_term, &a);
+        free(have.v);
+        st = a.st;
+        have_content += a.n_content;
+        if (have_content >= KEN_GROUND_CLAIM_TERMS_MIN) break;   /* enough to search */
+    }
+    if (st != KEN_OK) {
+        ken_buf_free(&b);
+        return st;
+    }
+    *out = b.data ? ken_buf_take(&b, NULL) : ken_strdup("");
+    return *out ? KEN_OK : KEN_ERR_NOMEM;
+}

@@ -117,6 +117,15 @@ void ken_ground_check_free(ken_ground_check *c);
  * sources do not contain", ...)? */
 bool ken_ground_unsure(const char *text, size_t len);
 
+/* The retrieval query for a question in a conversation: the question
+ * itself when it stands alone; when it refers back (a pronoun such as "it",
+ * "they", "that") or has fewer than KEN_GROUND_CLAIM_TERMS_MIN content
+ * words, the question followed by the new content words of the most recent
+ * earlier questions (earlier[n_earlier - 1] is the newest; two at most).
+ * *out is malloc'd. */
+ken_status ken_ground_rewrite(const char *question, const char *const *earlier,
+                              size_t n_earlier, char **out);
+
 /* Share of the content words of a in b (stemmed, stop words out), in [0, 1];
  * 0 when a has none. */
 double ken_ground_containment(const char *a, size_t a_len, const char *b, size_t b_len);

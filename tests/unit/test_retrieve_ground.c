@@ -259,6 +259,32 @@ static void test_containment(void) {
     CHECK(ken_ground_containment("", 0, b, strlen(b)) == 0);
 }
 
-TEST_MAIN(test_parse_cites, test_verify_correct, test_verify_wrong_source,
+static void test_rewrite(void) {
+    const char *earlier[] = {"how do I fix a flat tyre", "when should I replace a bicycle chain"};
+    char *q = NULL;
+    /* Stands alone: unchanged. */
+    REQUIRE(ken_ground_rewrite("how often should the compost heap be turned", earlier, 2, &q) == KEN_OK);
+    CHECK_EQ_STR(q, "how often should the compost heap be turned");
+    free(q);
+    /* Refers back: the newest earlier question's new words join. */
+    REQUIRE(ken_ground_rewrite("how do I measure it?", earlier, 2, &q) == KEN_OK);
+    CHECK_EQ_STR(q, "how do I measure it? replace bicycle chain");
+    free(q);
+    /* No word twice. */
+    REQUIRE(ken_ground_rewrite("and chains?", earlier, 2, &q) == KEN_OK);
+    CHECK_EQ_STR(q, "and chains? replace bicycle");
+    free(q);
+    /* The newest earlier question says nothing either: the one before helps. */
+    const char *vague[] = {"how do I fix a flat tyre", "what about it?"};
+    REQUIRE(ken_ground_rewrite("and then?", vague, 2, &q) == KEN_OK);
+    CHECK_EQ_STR(q, "and then? fix flat tyre");
+    free(q);
+    /* No history. */
+    REQUIRE(ken_ground_rewrite("why?", NULL, 0, &q) == KEN_OK);
+    CHECK_EQ_STR(q, "why?");
+    free(q);
+}
+
+TEST_MAIN(test_rewrite, test_parse_cites, test_verify_correct, test_verify_wrong_source,
           test_verify_invalid_and_uncited, test_unsure, test_prompt, test_prompt_history,
           test_containment)
