@@ -37,6 +37,8 @@ int cmd_rm(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
+int cmd_config(int argc, char **argv);           /* cli/cmd_config.c */
+int cmd_embed(int argc, char **argv);            /* cli/cmd_config.c */
 int cmd_search(int argc, char **argv);           /* cli/cmd_search.c */
 int cmd_ask(int argc, char **argv);              /* cli/cmd_ask.c */
 int cmd_eval(int argc, char **argv);

@@ -95,6 +95,14 @@ static void on_progress(void *ud, const ken_progress *p) {
     u->drawn = true;
 }
 
+static void on_embed_progress(void *ud, const ken_progress *p) {
+    ui *u = ud;
+    if (!u->tty || u->quiet) return;
+    fprintf(stderr, "\r\033[Kembedding %" PRIu64 "/%" PRIu64 " chunks", p->items_done,
+            p->items_total);
+    u->drawn = true;
+}
+
 static void on_event(void *ud, ken_event_kind k, const char *item, const char *msg) {
     ui *u = ud;
     const char *what = NULL;
@@ -144,6 +152,11 @@ static const char add_usage[] =
     "  --name NAME         name of the stdin document; its extension sets the type\n"
     "  --batch-files N     files per transaction (default 256): smaller loses less\n"
     "                      work when interrupted, larger ingests faster\n"
+    "  --embed-model FILE  embed the chunks with this GGUF encoder (remembered by the\n"
+    "                      knowledge base: later adds embed with it too; giving another\n"
+    "                      file re-embeds everything, see `ken embed`)\n"
+    "  --no-embed          do not embed now (`ken embed --missing` does it later)\n"
+    "  --embed-threads N   encoder threads (default 2)\n"
     "  --json              print the counts as one JSON object\n"
     "  -q, --quiet         print nothing but errors\n";
 
@@ -171,6 +184,15 @@ static int add_or_sync(int argc, char **argv, bool sync) {
         else if (!strcmp(a, "--title-field") && has) o.json_title_field = argv[++i];
         else if (!strcmp(a, "--text-field") && has) o.json_text_field = argv[++i];
         else if (!strcmp(a, "--name") && has) o.stdin_name = argv[++i];
+        else if (!strcmp(a, "--embed-model") && has) o.embed_model = argv[++i];
+        else if (!strcmp(a, "--no-embed")) o.no_embed = 1;
+        else if (!strcmp(a, "--embed-threads") && has) {
+            if ((v = num_arg(a, argv[++i])) < 1 || v > 64) {
+                fprintf(stderr, "ken: --embed-threads must be 1..64\n");
+                goto out;
+            }
+            o.embed_threads = (int)v;
+        }
         else if (!strcmp(a, "--chunk-words") && has) {
             if ((v = num_arg(a, argv[++i])) < 1 || v > 100000) {
                 fprintf(stderr, "ken: --chunk-words must be 1..100000\n");
@@ -205,6 +227,8 @@ static int add_or_sync(int argc, char **argv, bool sync) {
     o.event = on_event;
     o.event_ud = &u;
     o.cancel = &cancel_flag;
+    o.embed_progress = on_embed_progress;
+    o.embed_progress_ud = &u;
     signal(SIGINT, on_sigint);
     ken_kb *kb = NULL;
     ken_status st = open_kb(true, false, &kb);

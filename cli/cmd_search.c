@@ -19,6 +19,18 @@ int cmd_eval(int argc, char **argv);
 
 /* ------------------------------------------------------------ helpers */
 
+/* "B,D": two fusion weights in (0, 1000]. */
+static bool cli_weights(const char *v, double *b, double *d) {
+    char *copy = strdup(v), *comma = copy ? strchr(copy, ',') : NULL;
+    bool ok = comma != NULL;
+    if (ok) {
+        *comma = '\0';
+        ok = cli_num_f(copy, 1e-9, 1000, b) && cli_num_f(comma + 1, 1e-9, 1000, d);
+    }
+    free(copy);
+    return ok;
+}
+
 /* ------------------------------------------------------------ search */
 
 static const char search_help[] =
@@ -37,6 +49,16 @@ static const char search_help[] =
     "  --prf              expand the query from the top passages (RM3)\n"
     "  --k1 X, --b Y      BM25 parameters for this search\n"
     "  --set-bm25 K1,B    store BM25 parameters in the knowledge base and exit\n"
+    "  --mode M           bm25, dense (embedding similarity) or hybrid (both, fused);\n"
+    "                     default: config search.mode, else bm25. Without a usable\n"
+    "                     embedding model the search falls back to BM25 and says so\n"
+    "  --fusion F         hybrid fusion: rrf (reciprocal ranks, default) or weighted\n"
+    "                     (min-max normalized scores)\n"
+    "  --weights B,D      fusion weights of BM25 and dense (default 1,1)\n"
+    "  --rerank           re-rank the top candidates with a cross-encoder\n"
+    "  --rerank-model F   the cross-encoder (GGUF; default: config rerank.model)\n"
+    "  --rerank-top N     candidates re-ranked (default 50)\n"
+    "  --no-rerank        do not re-rank even if the config says so\n"
     "  --                 the rest is the query, even if it starts with '-'\n";
 
 typedef struct {
@@ -75,6 +97,21 @@ static int parse_search(int argc, char **argv, search_args *a) {
         else if (strcmp(s, "--prefix") == 0 && has) a->o.uri_prefix = argv[++i];
         else if (strcmp(s, "--mime") == 0 && has) a->o.mime = argv[++i];
         else if (strcmp(s, "--set-bm25") == 0 && has) a->set_bm25 = argv[++i];
+        else if (strcmp(s, "--mode") == 0 && has) a->o.mode = argv[++i];
+        else if (strcmp(s, "--fusion") == 0 && has) a->o.fusion = argv[++i];
+        else if (strcmp(s, "--rerank") == 0) a->o.rerank = 1;
+        else if (strcmp(s, "--no-rerank") == 0) a->o.rerank = -1;
+        else if (strcmp(s, "--rerank-model") == 0 && has) {
+            a->o.rerank_model = argv[++i];
+            if (a->o.rerank == 0) a->o.rerank = 1;
+        } else if (strcmp(s, "--rerank-top") == 0 && has) {
+            if (!cli_num_u32(argv[++i], 1, 1000, &a->o.rerank_top))
+                return cli_usage_error("search", "--rerank-top needs 1..1000, got '%s'", argv[i]);
+        } else if (strcmp(s, "--weights") == 0 && has) {
+            if (!cli_weights(argv[++i], &a->o.w_bm25, &a->o.w_dense))
+                return cli_usage_error("search", "--weights needs B,D (numbers > 0), got '%s'",
+                                       argv[i]);
+        }
         else if (strcmp(s, "--meta") == 0 && has) {
             char *eq = strchr(argv[++i], '=');
             if (!eq || eq == argv[i])
@@ -130,7 +167,11 @@ static void print_search(const char *query, const ken_results *res, bool json) {
             cli_jnum(w);
             putchar('}');
         }
-        fputs("],\"k1\":", stdout);
+        fputs("],\"mode\":", stdout);
+        cli_jstr(ken_results_mode(res));
+        printf(",\"reranked\":%s,\"notice\":", ken_results_reranked(res) ? "true" : "false");
+        cli_jstr(ken_results_notice(res));
+        fputs(",\"k1\":", stdout);
         cli_jnum(k1);
         fputs(",\"b\":", stdout);
         cli_jnum(b);
@@ -142,6 +183,8 @@ static void print_search(const char *query, const ken_results *res, bool json) {
         fputs("]}\n", stdout);
         return;
     }
+    if (strcmp(ken_results_mode(res), "bm25") != 0 || ken_results_reranked(res))
+        printf("(%s%s)\n", ken_results_mode(res), ken_results_reranked(res) ? ", re-ranked" : "");
     if (n == 0) {
         printf("no results\n");
         return;
@@ -196,8 +239,10 @@ int cmd_search(int argc, char **argv) {
     ken_results *res = NULL;
     ken_status st = cli_open_ro(&kb);
     if (st == KEN_OK) st = ken_search(kb, query, &a.o, &res);
-    if (st == KEN_OK) print_search(query, res, a.json);
-    else rc = cli_fail(kb, st);
+    if (st == KEN_OK) {
+        if (ken_results_notice(res)) fprintf(stderr, "ken: note: %s\n", ken_results_notice(res));
+        print_search(query, res, a.json);
+    } else rc = cli_fail(kb, st);
     ken_results_free(res);
     ken_kb_close(kb);
     free(query);
@@ -206,9 +251,9 @@ int cmd_search(int argc, char **argv) {
 
 static const char eval_help[] =
     "usage: ken eval retrieval --queries Q.jsonl --qrels QRELS.tsv [options]\n\n"
-    "Evaluates document-level BM25 on a BEIR-format test collection whose corpus was\n"
-    "added to the knowledge base (`ken add corpus.jsonl`): nDCG@10, Recall@100, MRR@10\n"
-    "and MAP@100 with trec_eval's definitions, averaged over the judged queries.\n\n"
+    "Evaluates document-level retrieval on a BEIR-format test collection whose corpus\n"
+    "was added to the knowledge base (`ken add corpus.jsonl`): nDCG@10, Recall@100,\n"
+    "MRR@10 and MAP@100 with trec_eval's definitions, averaged over the judged queries.\n\n"
     "options:\n"
     "  --queries FILE     queries.jsonl (\"_id\", \"text\")\n"
     "  --qrels FILE       qrels.tsv (header \"query-id corpus-id score\")\n"
@@ -217,7 +262,12 @@ static const char eval_help[] =
     "  --collection C     search only collection C\n"
     "  --prf              RM3 pseudo-relevance feedback\n"
     "  --k1 X, --b Y      BM25 parameters\n"
-    "  --json             one JSON document on stdout (with per-query metrics)\n";
+    "  --mode M[,M...]    bm25, dense or hybrid, each optionally +rerank (e.g.\n"
+    "                     bm25,dense,hybrid,hybrid+rerank): several modes print a table\n"
+    "                     side by side (default: config search.mode, else bm25)\n"
+    "  --fusion F, --weights B,D, --rerank, --rerank-model F, --rerank-top N\n"
+    "                     as in `ken search`\n"
+    "  --json             one JSON document on stdout (with per-query metrics for one mode)\n";
 
 typedef struct { bool json; size_t n; } pq_state;
 
@@ -231,72 +281,171 @@ static int on_query(void *ud, const char *qid, double ndcg, double rec, double m
     return 0;
 }
 
-static int eval_retrieval(int argc, char **argv) {
-    ken_eval_retrieval_opts o = {.size = sizeof o};
-    const char *queries = NULL, *qrels = NULL;
-    bool json = false;
+#define EVAL_MODES_MAX 8
+
+typedef struct {
+    ken_eval_retrieval_opts o;
+    const char *queries, *qrels, *modes;
+    bool json;
+} eval_args;
+
+static int parse_eval(int argc, char **argv, eval_args *e) {
+    ken_eval_retrieval_opts *o = &e->o;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
         bool has = i + 1 < argc;
-        if (cli_is_help(s)) { fputs(eval_help, stdout); return EXIT_OK; }
-        else if (strcmp(s, "--json") == 0) json = true;
-        else if (strcmp(s, "--prf") == 0) o.prf = 1;
-        else if (strcmp(s, "--queries") == 0 && has) queries = argv[++i];
-        else if (strcmp(s, "--qrels") == 0 && has) qrels = argv[++i];
-        else if (strcmp(s, "--run") == 0 && has) o.run_path = argv[++i];
-        else if (strcmp(s, "--collection") == 0 && has) o.collection = argv[++i];
-        else if (strcmp(s, "-k") == 0 && has) {
-            if (!cli_num_u32(argv[++i], 1, 10000, &o.k))
+        if (cli_is_help(s)) { fputs(eval_help, stdout); return -1; }
+        else if (strcmp(s, "--json") == 0) e->json = true;
+        else if (strcmp(s, "--prf") == 0) o->prf = 1;
+        else if (strcmp(s, "--queries") == 0 && has) e->queries = argv[++i];
+        else if (strcmp(s, "--qrels") == 0 && has) e->qrels = argv[++i];
+        else if (strcmp(s, "--run") == 0 && has) o->run_path = argv[++i];
+        else if (strcmp(s, "--collection") == 0 && has) o->collection = argv[++i];
+        else if (strcmp(s, "--mode") == 0 && has) e->modes = argv[++i];
+        else if (strcmp(s, "--fusion") == 0 && has) o->fusion = argv[++i];
+        else if (strcmp(s, "--rerank") == 0) o->rerank = 1;
+        else if (strcmp(s, "--rerank-model") == 0 && has) {
+            o->rerank_model = argv[++i];
+            if (!o->rerank) o->rerank = 1;
+        } else if (strcmp(s, "--rerank-top") == 0 && has) {
+            if (!cli_num_u32(argv[++i], 1, 1000, &o->rerank_top))
+                return cli_usage_error("eval retrieval", "--rerank-top needs 1..1000, got '%s'",
+                                       argv[i]);
+        } else if (strcmp(s, "--weights") == 0 && has) {
+            if (!cli_weights(argv[++i], &o->w_bm25, &o->w_dense))
+                return cli_usage_error("eval retrieval", "--weights needs B,D, got '%s'", argv[i]);
+        } else if (strcmp(s, "-k") == 0 && has) {
+            if (!cli_num_u32(argv[++i], 1, 10000, &o->k))
                 return cli_usage_error("eval retrieval", "-k needs a number from 1 to 10000, got '%s'",
                                    argv[i]);
         } else if (strcmp(s, "--k1") == 0 && has) {
-            if (!cli_num_f(argv[++i], 0.001, 100, &o.k1))
+            if (!cli_num_f(argv[++i], 0.001, 100, &o->k1))
                 return cli_usage_error("eval retrieval", "--k1 needs a number in (0, 100], got '%s'",
                                    argv[i]);
         } else if (strcmp(s, "--b") == 0 && has) {
-            if (!cli_num_f(argv[++i], 0.001, 1, &o.b))
+            if (!cli_num_f(argv[++i], 0.001, 1, &o->b))
                 return cli_usage_error("eval retrieval", "--b needs a number in (0, 1], got '%s'",
                                    argv[i]);
         } else return cli_usage_error("eval retrieval", "unknown argument or missing value: '%s'", s);
     }
-    if (!queries || !qrels)
+    if (!e->queries || !e->qrels)
         return cli_usage_error("eval retrieval", "%s", "--queries and --qrels are needed");
-    pq_state pq = {json, 0};
-    o.per_query = on_query;
-    o.per_query_ud = &pq;
+    return 0;
+}
+
+static void print_one(const eval_args *e, const ken_eval_retrieval_report *r) {
+    const ken_eval_retrieval_opts *o = &e->o;
+    if (e->json) {
+        printf("],\"queries\":%" PRIu64 ",\"skipped\":%" PRIu64 ",\"ndcg@10\":%.6f,"
+               "\"recall@100\":%.6f,\"mrr@10\":%.6f,\"map@100\":%.6f,\"k1\":%g,\"b\":%g,"
+               "\"prf\":%s,\"mode\":\"%s\",\"reranked\":%s,\"notice\":",
+               r->queries, r->skipped, r->ndcg10, r->recall100, r->mrr10, r->map100, r->k1, r->b,
+               o->prf ? "true" : "false", r->mode, r->reranked ? "true" : "false");
+        cli_jstr(r->notice[0] ? r->notice : NULL);
+        printf(",\"seconds\":%.3f}\n", r->seconds);
+        return;
+    }
+    printf("queries     %" PRIu64 " judged (%" PRIu64 " without judgments skipped)\n",
+           r->queries, r->skipped);
+    printf("retrieval   %s%s\n", r->mode, r->reranked ? ", re-ranked" : "");
+    printf("bm25        k1 %g, b %g%s\n", r->k1, r->b, o->prf ? ", RM3 feedback" : "");
+    printf("nDCG@10     %.4f\nRecall@100  %.4f\nMRR@10      %.4f\nMAP@100     %.4f\n",
+           r->ndcg10, r->recall100, r->mrr10, r->map100);
+    printf("time        %.2f s\n", r->seconds);
+    if (o->run_path) printf("run written to %s\n", o->run_path);
+}
+
+/* Several modes: one evaluation each, then a table (or a JSON array). */
+static int eval_table(ken_kb *kb, eval_args *e, char **modes, int n) {
+    ken_eval_retrieval_report r[EVAL_MODES_MAX];
+    for (int i = 0; i < n; i++) {
+        ken_eval_retrieval_opts o = e->o;
+        char *plus = strchr(modes[i], '+');
+        if (plus) {
+            if (strcmp(plus, "+rerank") != 0)
+                return cli_usage_error("eval retrieval", "mode '%s': the only suffix is +rerank",
+                                       modes[i]);
+            *plus = '\0';
+            o.rerank = 1;
+        } else if (o.rerank == 0) {
+            o.rerank = -1;   /* the table compares modes: re-ranking only where asked */
+        }
+        o.mode = modes[i];
+        o.run_path = NULL;
+        ken_status st = ken_eval_retrieval(kb, e->queries, e->qrels, &o, &r[i]);
+        if (plus) *plus = '+';
+        if (st) return cli_fail(kb, st);
+        if (r[i].notice[0]) fprintf(stderr, "ken: note (%s): %s\n", modes[i], r[i].notice);
+    }
+    if (e->json) {
+        printf("{\"queries\":%" PRIu64 ",\"modes\":[", r[0].queries);
+        for (int i = 0; i < n; i++) {
+            printf("%s{\"mode\":", i ? "," : "");
+            cli_jstr(modes[i]);
+            printf(",\"used\":\"%s\",\"reranked\":%s,\"ndcg@10\":%.6f,\"recall@100\":%.6f,"
+                   "\"mrr@10\":%.6f,\"map@100\":%.6f,\"seconds\":%.3f}", r[i].mode,
+                   r[i].reranked ? "true" : "false", r[i].ndcg10, r[i].recall100, r[i].mrr10,
+                   r[i].map100, r[i].seconds);
+        }
+        fputs("]}\n", stdout);
+        return EXIT_OK;
+    }
+    printf("queries %" PRIu64 " judged (%" PRIu64 " skipped)\n\n", r[0].queries, r[0].skipped);
+    printf("%-16s %-8s %8s %10s %8s %8s %8s\n", "mode", "used", "nDCG@10", "Recall@100",
+           "MRR@10", "MAP@100", "time s");
+    for (int i = 0; i < n; i++)
+        printf("%-16s %-8s %8.4f %10.4f %8.4f %8.4f %8.2f\n", modes[i], r[i].mode, r[i].ndcg10,
+               r[i].recall100, r[i].mrr10, r[i].map100, r[i].seconds);
+    return EXIT_OK;
+}
+
+static int eval_retrieval(int argc, char **argv) {
+    eval_args e;
+    memset(&e, 0, sizeof e);
+    e.o.size = sizeof e.o;
+    int rc = parse_eval(argc, argv, &e);
+    if (rc < 0) return EXIT_OK;
+    if (rc) return rc;
+    char *list = e.modes ? strdup(e.modes) : NULL;
+    char *modes[EVAL_MODES_MAX];
+    int n = 0;
+    for (char *t = list ? strtok(list, ",") : NULL; t; t = strtok(NULL, ",")) {
+        if (n == EVAL_MODES_MAX) {
+            free(list);
+            return cli_usage_error("eval retrieval", "at most 8 modes, got '%s'", e.modes);
+        }
+        modes[n++] = t;
+    }
     ken_kb *kb = NULL;
     ken_status st = cli_open_ro(&kb);
     if (st != KEN_OK) {
-        int rc = cli_fail(kb, st);
-        ken_kb_close(kb);
-        return rc;
-    }
-    if (json) fputs("{\"per_query\":[", stdout);
-    ken_eval_retrieval_report r;
-    st = ken_eval_retrieval(kb, queries, qrels, &o, &r);
-    if (st != KEN_OK) {
-        if (json) fputs("]}\n", stdout);   /* keep stdout valid JSON */
-        int rc = cli_fail(kb, st);
-        ken_kb_close(kb);
-        return rc;
-    }
-    if (json) {
-        printf("],\"queries\":%" PRIu64 ",\"skipped\":%" PRIu64 ",\"ndcg@10\":%.6f,"
-               "\"recall@100\":%.6f,\"mrr@10\":%.6f,\"map@100\":%.6f,\"k1\":%g,\"b\":%g,"
-               "\"prf\":%s,\"seconds\":%.3f}\n",
-               r.queries, r.skipped, r.ndcg10, r.recall100, r.mrr10, r.map100, r.k1, r.b,
-               o.prf ? "true" : "false", r.seconds);
+        rc = cli_fail(kb, st);
+    } else if (n > 1) {
+        rc = eval_table(kb, &e, modes, n);
     } else {
-        printf("queries     %" PRIu64 " judged (%" PRIu64 " without judgments skipped)\n",
-               r.queries, r.skipped);
-        printf("bm25        k1 %g, b %g%s\n", r.k1, r.b, o.prf ? ", RM3 feedback" : "");
-        printf("nDCG@10     %.4f\nRecall@100  %.4f\nMRR@10      %.4f\nMAP@100     %.4f\n",
-               r.ndcg10, r.recall100, r.mrr10, r.map100);
-        printf("time        %.2f s\n", r.seconds);
-        if (o.run_path) printf("run written to %s\n", o.run_path);
+        if (n == 1) {
+            char *plus = strchr(modes[0], '+');
+            if (plus && strcmp(plus, "+rerank") == 0) { *plus = '\0'; e.o.rerank = 1; }
+            e.o.mode = modes[0];
+        }
+        pq_state pq = {e.json, 0};
+        e.o.per_query = on_query;
+        e.o.per_query_ud = &pq;
+        if (e.json) fputs("{\"per_query\":[", stdout);
+        ken_eval_retrieval_report r;
+        st = ken_eval_retrieval(kb, e.queries, e.qrels, &e.o, &r);
+        if (st != KEN_OK) {
+            if (e.json) fputs("]}\n", stdout);   /* keep stdout valid JSON */
+            rc = cli_fail(kb, st);
+        } else {
+            if (r.notice[0]) fprintf(stderr, "ken: note: %s\n", r.notice);
+            print_one(&e, &r);
+            rc = EXIT_OK;
+        }
     }
     ken_kb_close(kb);
-    return EXIT_OK;
+    free(list);
+    return rc;
 }
 
 int cmd_eval(int argc, char **argv) {

@@ -21,6 +21,8 @@ static const command commands[] = {
     {"ls", cmd_ls, "list documents"},
     {"show", cmd_show, "show a document or a chunk"},
     {"stats", cmd_stats, "counts and sizes of the knowledge base"},
+    {"config", cmd_config, "show and change the knowledge base's settings"},
+    {"embed", cmd_embed, "embed chunks for dense search (--missing after an interruption)"},
     {"search", cmd_search, "BM25 search over the chunks, with filters"},
     {"ask", cmd_ask, "answer a question from the knowledge base, with citations"},
     {"eval", cmd_eval, "evaluate retrieval on a BEIR-style test collection"},

@@ -105,6 +105,13 @@ typedef struct {
     volatile int *cancel;        /* raised (non-zero) -> KEN_ERR_CANCELLED */
     uint32_t batch_files;        /* files per transaction; 0: 256. Smaller loses
                                     less work to a crash, larger is faster */
+    /* Embeddings (see ken_kb_embed): after the documents are stored, chunks
+     * without a vector are embedded when the store has an embedding model.
+     * embed_model sets (or changes) the model first (config embed.model). */
+    const char *embed_model;     /* a GGUF encoder file; NULL: the store's */
+    int no_embed;                /* leave embedding for later (ken embed --missing) */
+    int embed_threads;           /* 0: 2 */
+    ken_progress_fn embed_progress; void *embed_progress_ud;  /* chunks embedded */
 } ken_add_opts;
 
 typedef struct {
@@ -133,6 +140,58 @@ ken_status ken_kb_sync(ken_kb *kb, const char *dir, const ken_add_opts *opts,
  * under a path prefix when ref ends with '/'). stats->removed counts them;
  * nothing matched -> KEN_ERR_NOTFOUND. */
 ken_status ken_kb_remove(ken_kb *kb, const char *ref, ken_add_stats *stats);
+
+/* ------------------------------------------------------------ embeddings */
+
+/* Dense retrieval needs every chunk embedded with one encoder model. The
+ * store's config key embed.model names the GGUF file; the vectors (F32) are
+ * stored with the model's identity (file SHA-256, general.name, dimension,
+ * passage prefix), and a vector index (HNSW) is kept next to the store in
+ * "<store>.hnsw" (rebuilt from the stored vectors when missing, stale or
+ * damaged). Changing the model re-embeds everything under the new one while
+ * search keeps using the old, complete set; when the new set is complete it
+ * becomes the active one and the old vectors are deleted, in one
+ * transaction. An interrupted run is resumed by calling ken_kb_embed again
+ * (`ken embed --missing`). */
+typedef struct {
+    uint32_t size;
+    const char *model;           /* set embed.model to this file first; NULL: keep */
+    int n_threads;               /* encoder threads; 0: 2 (at most 64) */
+    uint32_t batch;              /* chunks per transaction; 0: 32 */
+    ken_progress_fn progress; void *progress_ud;   /* items = chunks */
+    volatile int *cancel;        /* raised -> KEN_ERR_CANCELLED (work done is kept) */
+    int rebuild_index;           /* rebuild the vector index even if its file is current */
+} ken_embed_opts;
+
+typedef struct {
+    uint64_t embedded;           /* chunks embedded by this call */
+    uint64_t vectors;            /* vectors of the active model afterwards */
+    uint64_t missing;            /* chunks still without one */
+    uint64_t truncated;          /* passages cut to the model's context */
+    int switched;                /* a new model became the active one */
+    int index_built;             /* the vector index was (re)built and saved */
+    uint32_t dim;
+    char model_name[128];
+    char model_sha256[65];
+    double seconds;
+} ken_embed_stats;
+
+/* Embeds the chunks that have no vector of the configured model (see
+ * above). Without a configured model: KEN_ERR_NOTFOUND with a message. */
+ken_status ken_kb_embed(ken_kb *kb, const ken_embed_opts *opts, ken_embed_stats *stats);
+/* The active model and its counts (model_name "" when there is none);
+ * nothing is embedded. */
+ken_status ken_kb_embed_status(ken_kb *kb, ken_embed_stats *out);
+
+/* ------------------------------------------------------------ config */
+
+/* The store's settings (key/value text). Known keys are checked on set:
+ * see ken_kb_config_key for the list. *value is freed with ken_free;
+ * KEN_ERR_NOTFOUND when unset. Setting "" clears a key to its default. */
+ken_status ken_kb_config_get(ken_kb *kb, const char *key, char **value);
+ken_status ken_kb_config_set(ken_kb *kb, const char *key, const char *value);
+/* The i-th known key and its description (NULL past the end). */
+const char *ken_kb_config_key(size_t i, const char **help);
 
 /* ------------------------------------------------------------ read */
 

@@ -32,6 +32,19 @@ typedef struct {
     int prf;                   /* RM3 pseudo-relevance feedback */
     int no_snippet;
     double k1, b;              /* BM25; 0: the store's config or the defaults */
+    /* Dense and hybrid retrieval (see ken_kb_embed). Unset fields come from
+     * the store's config (search.mode, search.fusion, search.weight_bm25,
+     * search.weight_dense, search.rerank, rerank.model, rerank.top_n), else
+     * the defaults: bm25, rrf, weights 1, no re-ranking, top 50. When dense
+     * retrieval is not possible (no model, its file gone or changed, another
+     * dimension, no vectors yet) the search falls back to BM25 and says so
+     * in ken_results_notice. */
+    const char *mode;          /* "bm25", "dense" or "hybrid" */
+    const char *fusion;        /* "rrf" (reciprocal rank fusion) or "weighted" */
+    double w_bm25, w_dense;    /* fusion weights (> 0; RRF weights the ranks) */
+    int rerank;                /* 1: re-rank with a cross-encoder; -1: never; 0: config */
+    const char *rerank_model;  /* GGUF cross-encoder; NULL: config rerank.model */
+    uint32_t rerank_top;       /* fused candidates re-ranked; 0: config or 50 (<= 1000) */
 } ken_search_opts;
 
 typedef struct {
@@ -41,7 +54,8 @@ typedef struct {
     int32_t page;              /* 1-based PDF page, 0 when not paged */
     int32_t ordinal;           /* chunk number in its document */
     int64_t start, end;        /* byte span of the chunk in the document text */
-    double score;              /* BM25, higher is better */
+    double score;              /* higher is better: BM25, cosine (dense), the fused
+                                  score (hybrid) or the re-ranker's score */
     const char *snippet;       /* matched terms marked **like this**; NULL if disabled */
     const char *text; size_t text_len;   /* the chunk text */
 } ken_result;
@@ -58,6 +72,13 @@ const char *ken_results_term(const ken_results *r, size_t i, double *weight);
 /* The BM25 parameters used and the time taken. */
 void ken_results_params(const ken_results *r, double *k1, double *b, double *seconds);
 void ken_results_free(ken_results *r);
+/* The retrieval actually used: "bm25", "dense" or "hybrid", and whether
+ * the results were re-ranked. */
+const char *ken_results_mode(const ken_results *r);
+int ken_results_reranked(const ken_results *r);
+/* Why the search did less than asked (a fallback to BM25, an index rebuilt,
+ * chunks not embedded yet), or NULL. */
+const char *ken_results_notice(const ken_results *r);
 
 /* Sets the store's BM25 parameters (config keys bm25.k1, bm25.b). */
 ken_status ken_search_set_bm25(ken_kb *kb, double k1, double b);
@@ -113,6 +134,12 @@ typedef struct {
                      double mrr10, double map100);
     void *per_query_ud;
     volatile int *cancel;
+    /* Retrieval as in ken_search_opts (NULL / 0: the store's config). */
+    const char *mode, *fusion;
+    double w_bm25, w_dense;
+    int rerank;
+    const char *rerank_model;
+    uint32_t rerank_top;
 } ken_eval_retrieval_opts;
 
 typedef struct {
@@ -121,9 +148,13 @@ typedef struct {
     uint64_t skipped;          /* queries without judgments */
     double k1, b;
     double seconds;
+    char mode[16];             /* retrieval used by the first query ("bm25", ...) */
+    int reranked;
+    char notice[256];          /* the first query's notice (a fallback), or "" */
 } ken_eval_retrieval_report;
 
-/* Evaluates document-level BM25 on a BEIR test collection whose corpus has
+/* Evaluates document-level retrieval (BM25, dense or hybrid, see
+ * ken_search_opts) on a BEIR test collection whose corpus has
  * been added to the knowledge base (document ids = external ids, else uris).
  * Metrics follow trec_eval (see src/improve/improve.h). */
 ken_status ken_eval_retrieval(ken_kb *kb, const char *queries_path, const char *qrels_path,

@@ -406,6 +406,31 @@ static ken_status check_writable(ken_kb *kb) {
     return KEN_OK;
 }
 
+/* After ingest: embeds the chunks without a vector when the store has an
+ * embedding model (or opts names one), unless asked not to. */
+static ken_status embed_after(ken_kb *kb, const ken_add_opts *o) {
+    if (o && o->no_embed) return KEN_OK;
+    if (!(o && o->embed_model)) {
+        ken_buf b;
+        ken_buf_init(&b, 0);
+        bool set = ken_kb_conf(kb, "embed.model", &b);
+        ken_buf_free(&b);
+        if (!set) return KEN_OK;
+    }
+    ken_embed_opts eo = {.size = sizeof eo, .model = o ? o->embed_model : NULL,
+                         .n_threads = o ? o->embed_threads : 0,
+                         .progress = o ? o->embed_progress : NULL,
+                         .progress_ud = o ? o->embed_progress_ud : NULL,
+                         .cancel = o ? o->cancel : NULL};
+    ken_status st = ken_kb_embed(kb, &eo, NULL);
+    if (st) {
+        char msg[sizeof kb->err.msg];
+        snprintf(msg, sizeof msg, "%s", kb->err.msg);
+        ken_err_set(&kb->err, st, "the documents were stored, but embedding failed: %s", msg);
+    }
+    return st;
+}
+
 ken_status ken_kb_add(ken_kb *kb, const char *const *paths, size_t n_paths,
                       const ken_add_opts *opts, ken_add_stats *stats) {
     ken_add_stats dummy;
@@ -413,7 +438,8 @@ ken_status ken_kb_add(ken_kb *kb, const char *const *paths, size_t n_paths,
     ctx_init(&c, kb, opts, stats ? stats : &dummy);
     ken_err_clear(&kb->err);
     ken_status st = check_writable(kb);
-    return st ? st : run_paths(&c, paths, n_paths);
+    if (!st) st = run_paths(&c, paths, n_paths);
+    return st ? st : embed_after(kb, opts);
 }
 
 ken_status ken_kb_add_buffer(ken_kb *kb, const char *name, const void *data, size_t len,
@@ -430,7 +456,7 @@ ken_status ken_kb_add_buffer(ken_kb *kb, const char *name, const void *data, siz
     st = ingest_bytes(&c, name, name, "buffer", 0, data, len);
     if (st) s->ops->rollback(s);
     else if ((st = s->ops->commit(s))) ken_kb_store_err(kb, st, "committing");
-    return st;
+    return st ? st : embed_after(kb, opts);
 }
 
 /* ---------------------------------------------------------------- sync */
@@ -499,7 +525,8 @@ ken_status ken_kb_sync(ken_kb *kb, const char *dir, const ken_add_opts *opts,
     if (st) return st;
     char prefix[PATH_MAX + 1];
     snprintf(prefix, sizeof prefix, "%s%s", real, real[strlen(real) - 1] == '/' ? "" : "/");
-    return remove_sources(&c, prefix, true);
+    st = remove_sources(&c, prefix, true);
+    return st ? st : embed_after(kb, opts);
 }
 
 /* ---------------------------------------------------------------- rm */

@@ -18,6 +18,8 @@ ken_status ken_kb_open(const ken_kb_opts *opts, ken_kb **out) {
     if (!kb) return KEN_ERR_NOMEM;
     *out = kb;
     kb->readonly = opts->readonly != 0;
+    if (!(kb->path = ken_strdup(opts->path)))
+        return ken_err_set(&kb->err, KEN_ERR_NOMEM, "out of memory");
     if (!opts->create) {
         struct stat sb;
         if (stat(opts->path, &sb) != 0)
@@ -32,7 +34,9 @@ ken_status ken_kb_open(const ken_kb_opts *opts, ken_kb **out) {
 
 void ken_kb_close(ken_kb *kb) {
     if (!kb) return;
+    ken_kb_dense_close(&kb->dense);
     ken_store_close(kb->store);
+    free(kb->path);
     free(kb);
 }
 

@@ -4,7 +4,10 @@
 #include "ken_search.h"
 #include "improve/improve.h"
 #include "kb/kb.h"
+#include "retrieve/fuse.h"
 #include "retrieve/retrieve.h"
+
+#include <math.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +15,9 @@
 struct ken_results {
     ken_retrieve_hits hits;
     ken_result *v;
+    const char *mode;
+    bool reranked;
+    char *notice;
 };
 
 struct ken_answer {
@@ -28,6 +34,232 @@ struct ken_answer {
         memcpy(&(dst), (src), n_); \
     } } while (0)
 
+/* ------------------------------------------------------------ plan */
+
+typedef enum { MODE_BM25, MODE_DENSE, MODE_HYBRID } mode_t_;
+static const char *const mode_names[] = {"bm25", "dense", "hybrid"};
+
+#define RERANK_TOP_DEFAULT 50
+#define RERANK_TOP_MAX 1000
+#define HYBRID_CANDIDATES_MIN 50
+
+/* What a search does, from its options and the store's config. */
+typedef struct {
+    mode_t_ mode;
+    ken_fuse_opts fuse;
+    double w[2];
+    bool rerank;
+    bool rerank_explicit;        /* the caller named the model: failures are errors */
+    char rr_path[4096];
+    uint32_t top_n;
+} plan;
+
+/* The caller's retrieval fields (shared by search and eval options). */
+typedef struct {
+    const char *mode, *fusion;
+    double w_bm25, w_dense;
+    int rerank;
+    const char *rerank_model;
+    uint32_t rerank_top;
+} plan_in;
+
+static double conf_num(ken_kb *kb, const char *key, double dflt) {
+    ken_buf b;
+    ken_buf_init(&b, 256);
+    double v = dflt;
+    if (ken_kb_conf(kb, key, &b)) {
+        char *end;
+        double x = strtod(b.data, &end);
+        if (end != b.data && *end == '\0' && x >= 0 && x <= 1e6) v = x;
+    }
+    ken_buf_free(&b);
+    return v;
+}
+
+static ken_status make_plan(ken_kb *kb, const plan_in *in, plan *p) {
+    memset(p, 0, sizeof *p);
+    ken_buf b;
+    ken_buf_init(&b, 8192);
+    const char *m = in->mode;
+    if (!m && ken_kb_conf(kb, "search.mode", &b)) m = b.data;
+    ken_status st = KEN_OK;
+    p->mode = MODE_BM25;
+    if (m) {
+        size_t i = 0;
+        while (i < 3 && strcmp(m, mode_names[i]) != 0) i++;
+        if (i == 3) st = ken_err_set(&kb->err, KEN_ERR_INVALID, "search mode '%s': use bm25, "
+                                     "dense or hybrid", m);
+        else p->mode = (mode_t_)i;
+    }
+    const char *f = in->fusion;
+    if (!st && !f && ken_kb_conf(kb, "search.fusion", &b)) f = b.data;
+    if (!st && f && !ken_fuse_method_parse(f, &p->fuse.method))
+        st = ken_err_set(&kb->err, KEN_ERR_INVALID, "fusion '%s': use rrf or weighted", f);
+    p->fuse.rrf_k = conf_num(kb, "search.rrf_k", KEN_FUSE_RRF_K_DEFAULT);
+    p->w[0] = in->w_bm25 > 0 ? in->w_bm25 : conf_num(kb, "search.weight_bm25", 1);
+    p->w[1] = in->w_dense > 0 ? in->w_dense : conf_num(kb, "search.weight_dense", 1);
+    p->fuse.weights = p->w;
+    if (!st && (!isfinite(p->w[0]) || !isfinite(p->w[1]) || p->w[0] > 1e6 || p->w[1] > 1e6))
+        st = ken_err_set(&kb->err, KEN_ERR_INVALID, "fusion weights must be finite, >= 0");
+    p->rerank = in->rerank > 0 ||
+                (in->rerank == 0 && ken_kb_conf(kb, "search.rerank", &b) && !strcmp(b.data, "on"));
+    p->rerank_explicit = in->rerank_model != NULL;
+    if (in->rerank_model) snprintf(p->rr_path, sizeof p->rr_path, "%s", in->rerank_model);
+    else if (ken_kb_conf(kb, "rerank.model", &b)) snprintf(p->rr_path, sizeof p->rr_path, "%s", b.data);
+    p->top_n = in->rerank_top ? in->rerank_top
+                              : (uint32_t)conf_num(kb, "rerank.top_n", RERANK_TOP_DEFAULT);
+    if (p->top_n == 0) p->top_n = RERANK_TOP_DEFAULT;
+    if (!st && p->top_n > RERANK_TOP_MAX)
+        st = ken_err_set(&kb->err, KEN_ERR_INVALID, "re-rank top %u: at most %d", p->top_n,
+                         RERANK_TOP_MAX);
+    ken_buf_free(&b);
+    return st;
+}
+
+static void notice_add(ken_buf *n, const char *fmt, const char *text) {
+    if (n->len) ken_buf_puts(n, "; ");
+    ken_buf_printf(n, fmt, text);
+}
+
+/* ------------------------------------------------------------ re-ranking */
+
+/* Opens the re-ranker of the plan (once per handle and path); false with
+ * a reason in why when it cannot be used. */
+static bool rerank_ready(ken_kb *kb, const plan *p, ken_buf *why) {
+    ken_kb_dense *d = &kb->dense;
+    if (!p->rr_path[0]) {
+        ken_buf_puts(why, "no re-ranking model (give --rerank-model FILE or `ken config set "
+                          "rerank.model FILE`)");
+        return false;
+    }
+    if (d->rr_ctx && d->rr_path && strcmp(d->rr_path, p->rr_path) == 0) return true;
+    ken_ctx_free(d->rr_ctx);
+    ken_model_close(d->rr_model);
+    free(d->rr_path);
+    d->rr_ctx = NULL;
+    d->rr_model = NULL;
+    d->rr_path = NULL;
+    char *msg = NULL;
+    ken_status st = ken_model_open(p->rr_path, &d->rr_model, &msg);
+    if (st) {
+        ken_buf_printf(why, "re-ranking model %s: %s", p->rr_path, msg ? msg : ken_status_str(st));
+        ken_free(msg);
+        return false;
+    }
+    if (!ken_model_can_rerank(d->rr_model)) {
+        ken_buf_printf(why, "%s is not a cross-encoder (no classification head)", p->rr_path);
+        ken_model_close(d->rr_model);
+        d->rr_model = NULL;
+        return false;
+    }
+    ken_ctx_opts co = {.size = sizeof co, .n_threads = 2};
+    if ((st = ken_ctx_new(d->rr_model, &co, &d->rr_ctx, &msg)) ||
+        !(d->rr_path = ken_strdup(p->rr_path))) {
+        ken_buf_printf(why, "re-ranking session: %s", msg ? msg : ken_status_str(st ? st : KEN_ERR_NOMEM));
+        ken_free(msg);
+        return false;
+    }
+    return true;
+}
+
+/* Scores the first min(top_n, n) hits with the cross-encoder and re-orders
+ * them; the rest keep their order below. */
+static ken_status rerank_hits(ken_kb *kb, const plan *p, const char *query,
+                              ken_retrieve_hits *h, size_t k) {
+    size_t n = KEN_MIN((size_t)p->top_n, h->n);
+    float *scores = malloc((n ? n : 1) * sizeof *scores);
+    if (!scores) return ken_err_set(&kb->err, KEN_ERR_NOMEM, "out of memory");
+    ken_status st = KEN_OK;
+    for (size_t i = 0; i < n && !st; i++)
+        if ((st = ken_rerank(kb->dense.rr_ctx, query, strlen(query), h->v[i].text,
+                             h->v[i].text_len, &scores[i])))
+            ken_err_set(&kb->err, st, "re-ranking: %s", ken_ctx_errmsg(kb->dense.rr_ctx));
+    if (!st && (st = ken_fuse_reorder(h, scores, n, k)))
+        ken_err_set(&kb->err, st, "re-ranking: out of memory");
+    free(scores);
+    return st;
+}
+
+/* ------------------------------------------------------------ retrieval */
+
+typedef struct {
+    const char *mode;
+    bool reranked;
+} used;
+
+/* One retrieval by the plan: BM25, dense or both fused, then re-ranked;
+ * ro->k results. Fallbacks and notes go to notice. */
+static ken_status retrieve(ken_kb *kb, const char *query, const ken_retrieve_opts *ro,
+                           const plan *p, bool count_missing, ken_retrieve_hits *out,
+                           ken_buf *notice, used *u) {
+    memset(out, 0, sizeof *out);
+    double t0 = ken_now();
+    size_t k = ro->k ? ro->k : 10;
+    if (k > KEN_RETRIEVE_K_MAX)
+        return ken_err_set(&kb->err, KEN_ERR_INVALID, "k = %zu is above the limit %d", k,
+                           KEN_RETRIEVE_K_MAX);
+    mode_t_ mode = p->mode;
+    ken_buf why, note;
+    ken_buf_init(&why, 4096);
+    ken_buf_init(&note, 4096);
+    ken_status st = KEN_OK;
+    if (mode != MODE_BM25) {
+        bool ok = false;
+        st = ken_kb_dense_ready(kb, &ok, &why, &note);
+        if (!st && !ok) {
+            notice_add(notice, "dense retrieval unavailable: %s; BM25 only", why.data);
+            mode = MODE_BM25;
+        }
+        if (note.len) notice_add(notice, "%s", note.data);
+        if (!st && ok && count_missing) {
+            int64_t nv = 0, nm = 0;
+            if (kb->store->ops->vec_count(kb->store, kb->dense.model_id, &nv, &nm) == KEN_OK &&
+                nm > 0) {
+                char msg[160];
+                snprintf(msg, sizeof msg, "%lld chunks have no vector yet (run `ken embed "
+                         "--missing`)", (long long)nm);
+                notice_add(notice, "%s", msg);
+            }
+        }
+    }
+    ken_buf_reset(&why);
+    bool rerank = !st && p->rerank && rerank_ready(kb, p, &why);
+    if (!st && p->rerank && !rerank) {
+        if (p->rerank_explicit) st = ken_err_set(&kb->err, KEN_ERR_INVALID, "%s", why.data);
+        else notice_add(notice, "re-ranking skipped: %s", why.data);
+    }
+    size_t n = rerank ? KEN_MAX(k, (size_t)p->top_n) : k;
+    bool snippets = !ro->no_snippet;
+    ken_retrieve_opts r = *ro;
+    if (!st && mode == MODE_BM25) {
+        r.k = n;
+        st = ken_retrieve_search(kb->store, query, strlen(query), &r, out, &kb->err);
+    } else if (!st && mode == MODE_DENSE) {
+        st = ken_kb_dense_search(kb, query, ro, n, ro->docs, snippets, out);
+    } else if (!st) {
+        ken_retrieve_hits a = {0}, b = {0};
+        r.k = KEN_MIN(KEN_MAX(n, (size_t)HYBRID_CANDIDATES_MIN), (size_t)KEN_RETRIEVE_K_MAX);
+        st = ken_retrieve_search(kb->store, query, strlen(query), &r, &a, &kb->err);
+        if (!st) st = ken_kb_dense_search(kb, query, ro, r.k, ro->docs, snippets, &b);
+        if (!st) st = ken_fuse_hits(&a, &b, &p->fuse, n, ro->docs, out, &kb->err);
+        ken_retrieve_hits_free(&a);
+        ken_retrieve_hits_free(&b);
+    }
+    if (!st && rerank) st = rerank_hits(kb, p, query, out, k);
+    else if (!st && out->n > k) st = ken_fuse_reorder(out, NULL, 0, k);
+    ken_buf_free(&why);
+    ken_buf_free(&note);
+    if (st) {
+        ken_retrieve_hits_free(out);
+        return st;
+    }
+    if (out->k1 == 0) ken_retrieve_bm25_params(kb->store, &out->k1, &out->b);
+    out->seconds = ken_now() - t0;
+    u->mode = mode_names[mode];
+    u->reranked = rerank;
+    return KEN_OK;
+}
+
 ken_status ken_search(ken_kb *kb, const char *query, const ken_search_opts *opts,
                       ken_results **out) {
     *out = NULL;
@@ -39,9 +271,21 @@ ken_status ken_search(ken_kb *kb, const char *query, const ken_search_opts *opts
         .meta_field = o.meta_field, .meta_value = o.meta_value, .docs = o.docs != 0,
         .prf = o.prf != 0, .no_snippet = o.no_snippet != 0, .k1 = o.k1, .b = o.b,
     };
+    plan_in pi = {o.mode, o.fusion, o.w_bm25, o.w_dense, o.rerank, o.rerank_model, o.rerank_top};
+    plan p;
+    ken_status st = make_plan(kb, &pi, &p);
+    if (st) return st;
     ken_results *r = calloc(1, sizeof *r);
     if (!r) return ken_err_set(&kb->err, KEN_ERR_NOMEM, "out of memory");
-    ken_status st = ken_retrieve_search(kb->store, query, strlen(query), &ro, &r->hits, &kb->err);
+    ken_buf notice;
+    ken_buf_init(&notice, 16384);
+    used u = {0};
+    st = retrieve(kb, query, &ro, &p, true, &r->hits, &notice, &u);
+    r->mode = u.mode;
+    r->reranked = u.reranked;
+    if (st == KEN_OK && notice.len && !(r->notice = ken_buf_take(&notice, NULL)))
+        st = ken_err_set(&kb->err, KEN_ERR_NOMEM, "out of memory");
+    ken_buf_free(&notice);
     if (st == KEN_OK && !(r->v = calloc(r->hits.n ? r->hits.n : 1, sizeof *r->v)))
         st = ken_err_set(&kb->err, KEN_ERR_NOMEM, "out of memory");
     if (st != KEN_OK) {
@@ -61,6 +305,10 @@ ken_status ken_search(ken_kb *kb, const char *query, const ken_search_opts *opts
     *out = r;
     return KEN_OK;
 }
+
+const char *ken_results_mode(const ken_results *r) { return r && r->mode ? r->mode : "bm25"; }
+int ken_results_reranked(const ken_results *r) { return r && r->reranked; }
+const char *ken_results_notice(const ken_results *r) { return r ? r->notice : NULL; }
 
 size_t ken_results_count(const ken_results *r) { return r ? r->hits.n : 0; }
 
@@ -86,6 +334,7 @@ void ken_results_free(ken_results *r) {
     if (!r) return;
     ken_retrieve_hits_free(&r->hits);
     free(r->v);
+    free(r->notice);
     free(r);
 }
 
@@ -157,9 +406,13 @@ void ken_answer_free(ken_answer *a) {
 typedef struct {
     ken_kb *kb;
     ken_retrieve_opts ro;
+    plan p;
     ken_retrieve_hits hits;       /* of the last query */
     ken_run_entry *run;
     const ken_eval_retrieval_opts *o;
+    size_t n_done;
+    used first;                   /* what the first query used */
+    char notice[256];
 } eval_ctx;
 
 static ken_status eval_search(void *ud, const char *query, size_t k, ken_run_entry **run,
@@ -169,8 +422,15 @@ static ken_status eval_search(void *ud, const char *query, size_t k, ken_run_ent
     free(c->run);
     c->run = NULL;
     c->ro.k = k;
-    ken_status st = ken_retrieve_search(c->kb->store, query, strlen(query), &c->ro, &c->hits,
-                                        &c->kb->err);
+    ken_buf notice;
+    ken_buf_init(&notice, 16384);
+    used u = {0};
+    ken_status st = retrieve(c->kb, query, &c->ro, &c->p, false, &c->hits, &notice, &u);
+    if (st == KEN_OK && c->n_done++ == 0) {
+        c->first = u;
+        snprintf(c->notice, sizeof c->notice, "%s", notice.data ? notice.data : "");
+    }
+    ken_buf_free(&notice);
     if (st != KEN_OK) return st;
     if (!(c->run = calloc(c->hits.n ? c->hits.n : 1, sizeof *c->run)))
         return ken_err_set(&c->kb->err, KEN_ERR_NOMEM, "out of memory");
@@ -201,7 +461,10 @@ ken_status ken_eval_retrieval(ken_kb *kb, const char *queries_path, const char *
     eval_ctx c = {.kb = kb, .o = &o,
                   .ro = {.docs = true, .prf = o.prf != 0, .no_snippet = true,
                          .collection = o.collection, .k1 = o.k1, .b = o.b}};
-    ken_status st = ken_eval_read_queries(queries_path, &q, &kb->err);
+    plan_in pi = {o.mode, o.fusion, o.w_bm25, o.w_dense, o.rerank, o.rerank_model, o.rerank_top};
+    ken_status st = make_plan(kb, &pi, &c.p);
+    if (st) return st;
+    st = ken_eval_read_queries(queries_path, &q, &kb->err);
     if (st == KEN_OK) st = ken_eval_read_qrels(qrels_path, &r, &kb->err);
     if (st == KEN_OK && r.n == 0)
         st = ken_err_set(&kb->err, KEN_ERR_FORMAT, "%s: no judgments", qrels_path);
@@ -221,6 +484,10 @@ ken_status ken_eval_retrieval(ken_kb *kb, const char *queries_path, const char *
         ken_retrieve_bm25_params(kb->store, &out->k1, &out->b);
         if (o.k1 > 0) out->k1 = o.k1;
         if (o.b > 0) out->b = o.b;
+        snprintf(out->mode, sizeof out->mode, "%s",
+                 c.first.mode ? c.first.mode : mode_names[c.p.mode]);
+        out->reranked = c.first.reranked;
+        snprintf(out->notice, sizeof out->notice, "%s", c.notice);
     }
     ken_retrieve_hits_free(&c.hits);
     free(c.run);

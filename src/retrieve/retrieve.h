@@ -90,6 +90,8 @@ typedef struct {
 ken_status ken_retrieve_search(ken_store *s, const char *text, size_t len,
                                const ken_retrieve_opts *opts, ken_retrieve_hits *out, ken_err *err);
 void ken_retrieve_hits_free(ken_retrieve_hits *h);
+/* A metadata filter field: names of letters, digits, '_' and '-' joined by '.'. */
+bool ken_retrieve_meta_field_ok(const char *field);
 /* Reads bm25.k1 / bm25.b from the store config (defaults when unset). */
 void ken_retrieve_bm25_params(ken_store *s, double *k1, double *b);
 

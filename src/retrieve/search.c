@@ -100,7 +100,7 @@ static int on_hit(void *ud, const ken_store_hit *h) {
 }
 
 /* A metadata field: names of letters, digits and '_' joined by '.'. */
-static bool meta_field_ok(const char *f) {
+bool ken_retrieve_meta_field_ok(const char *f) {
     size_t n = strlen(f);
     if (n == 0 || n > 200 || f[0] == '.' || f[n - 1] == '.') return false;
     for (size_t i = 0; i < n; i++) {
@@ -278,7 +278,7 @@ ken_status ken_retrieve_search(ken_store *s, const char *text, size_t len,
                            KEN_RETRIEVE_K_MAX);
     if ((o->meta_field != NULL) != (o->meta_value != NULL))
         return ken_err_set(err, KEN_ERR_INVALID, "a metadata filter needs FIELD=VALUE");
-    if (o->meta_field && !meta_field_ok(o->meta_field))
+    if (o->meta_field && !ken_retrieve_meta_field_ok(o->meta_field))
         return ken_err_set(err, KEN_ERR_INVALID, "metadata field '%s': use letters, digits, "
                            "'_' and '-', with '.' between nested names", o->meta_field);
     ken_retrieve_bm25_params(s, &out->k1, &out->b);

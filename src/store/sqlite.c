@@ -21,6 +21,7 @@
  * ignored on recovery. Only an OS crash or power loss may lose the last
  * commits (never corrupting the file); the WAL is synced at checkpoints. */
 #include "store/store.h"
+#include "store/sqlite_int.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -123,6 +124,35 @@ static const char *const migrations[] = {
     "  sources    TEXT CHECK (sources IS NULL OR json_valid(sources)),"
     "  created    INTEGER NOT NULL,"
     "  UNIQUE (session_id, ordinal));",
+    /* 2 -> 3: embedding models and the vectors of chunks (sqlite_embed.c).
+     * A vector goes with its chunk (cascade) and with its model. rev counts
+     * the changes to a model's vectors: a persisted vector index records
+     * (model, rev) and is rebuilt when they differ. */
+    "CREATE TABLE embed_models("
+    "  id             INTEGER PRIMARY KEY,"
+    "  sha256         TEXT NOT NULL,"
+    "  name           TEXT NOT NULL,"
+    "  path           TEXT NOT NULL,"
+    "  query_prefix   TEXT NOT NULL DEFAULT '',"
+    "  passage_prefix TEXT NOT NULL DEFAULT '',"
+    "  dim            INTEGER NOT NULL CHECK (dim > 0 AND dim <= 8192),"
+    "  file_size      INTEGER NOT NULL DEFAULT 0,"
+    "  file_mtime     INTEGER NOT NULL DEFAULT 0,"
+    "  created        INTEGER NOT NULL,"
+    "  rev            INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE embeddings("
+    "  id       INTEGER PRIMARY KEY,"
+    "  model_id INTEGER NOT NULL REFERENCES embed_models(id) ON DELETE CASCADE,"
+    "  chunk_id INTEGER NOT NULL REFERENCES chunks(id) ON DELETE CASCADE,"
+    "  vec      BLOB NOT NULL,"
+    "  UNIQUE (model_id, chunk_id));"
+    "CREATE INDEX embeddings_chunk ON embeddings(chunk_id);"
+    "CREATE TRIGGER embeddings_rev_ins AFTER INSERT ON embeddings BEGIN"
+    "  UPDATE embed_models SET rev = rev + 1 WHERE id = new.model_id; END;"
+    "CREATE TRIGGER embeddings_rev_upd AFTER UPDATE ON embeddings BEGIN"
+    "  UPDATE embed_models SET rev = rev + 1 WHERE id = new.model_id; END;"
+    "CREATE TRIGGER embeddings_rev_del AFTER DELETE ON embeddings BEGIN"
+    "  UPDATE embed_models SET rev = rev + 1 WHERE id = old.model_id; END;",
 };
 #define SCHEMA_MAX ((int)KEN_ARRAY_LEN(migrations))
 _Static_assert(KEN_ARRAY_LEN(migrations) == KEN_STORE_SCHEMA_VERSION,
@@ -252,6 +282,19 @@ typedef struct {
 } sq;
 
 static const ken_store_ops sqlite_ops;
+
+/* ------------------------------------------------------------ for sqlite_embed.c */
+
+static int step(sq *q, sqlite3_stmt *st);
+static ken_status db_fail(sq *q, int rc, const char *what);
+static ken_status need_rw(sq *q, const char *what);
+
+sqlite3 *ken_sqlite_db(ken_store *s) { return ((sq *)s)->db; }
+int ken_sqlite_step(ken_store *s, sqlite3_stmt *st) { return step((sq *)s, st); }
+ken_status ken_sqlite_fail(ken_store *s, int rc, const char *what) {
+    return db_fail((sq *)s, rc, what);
+}
+ken_status ken_sqlite_need_rw(ken_store *s, const char *what) { return need_rw((sq *)s, what); }
 
 void ken_store_sqlite_fail_after(ken_store *s, int64_t n) {
     KEN_ASSERT(s && s->ops == &sqlite_ops);
@@ -1711,4 +1754,13 @@ static const ken_store_ops sqlite_ops = {
     .session_delete = sq_session_delete,
     .turn_add = sq_turn_add,
     .turn_list = sq_turn_list,
+    .emodel_put = ken_sqlite_emodel_put,
+    .emodel_list = ken_sqlite_emodel_list,
+    .emodel_delete = ken_sqlite_emodel_delete,
+    .vec_put = ken_sqlite_vec_put,
+    .vec_missing = ken_sqlite_vec_missing,
+    .vec_scan = ken_sqlite_vec_scan,
+    .vec_count = ken_sqlite_vec_count,
+    .chunk_ids = ken_sqlite_chunk_ids,
+    .chunk_hit = ken_sqlite_chunk_hit,
 };

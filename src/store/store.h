@@ -43,7 +43,7 @@
 
 #include "base/base.h"
 
-#define KEN_STORE_SCHEMA_VERSION 2
+#define KEN_STORE_SCHEMA_VERSION 3
 
 typedef struct ken_store ken_store;
 
@@ -111,6 +111,29 @@ typedef struct {
 typedef int (*ken_store_source_fn)(void *ud, const ken_store_source *s);  /* non-zero stops */
 typedef int (*ken_store_doc_fn)(void *ud, const ken_store_doc *d);
 typedef int (*ken_store_chunk_fn)(void *ud, const ken_store_chunk *c);
+/* An embedding model as recorded with its vectors (schema 3): the file's
+ * identity (SHA-256, general.name, dimension, size and mtime when hashed)
+ * and the prefixes its passages were embedded with (a different passage
+ * prefix gives other vectors, so it is part of the identity). rev changes
+ * whenever a vector of the model is written or deleted (triggers), so
+ * (id, rev) fingerprints the vector set, e.g. for a persisted index. */
+typedef struct {
+    int64_t id;                          /* read side */
+    const char *sha256, *name, *path;
+    const char *query_prefix, *passage_prefix;
+    int32_t dim;
+    int64_t file_size, file_mtime;
+    int64_t created;                     /* read side: seconds since the epoch */
+    int64_t rev;                         /* read side */
+    int64_t n_vectors;                   /* read side */
+} ken_store_emodel;
+typedef int (*ken_store_emodel_fn)(void *ud, const ken_store_emodel *m);
+/* One stored vector (F32, dim floats, valid during the callback). */
+typedef int (*ken_store_vec_fn)(void *ud, int64_t chunk_id, const float *v, uint32_t dim);
+typedef int (*ken_store_id_fn)(void *ud, int64_t id);
+
+#define KEN_STORE_EMBED_DIM_MAX 8192
+
 typedef int (*ken_store_session_fn)(void *ud, const ken_store_session *s);
 typedef int (*ken_store_turn_fn)(void *ud, const ken_store_turn *t);
 
@@ -218,6 +241,32 @@ typedef struct ken_store_ops {
     ken_status (*turn_add)(ken_store *s, int64_t session_id, const ken_store_turn *t,
                            int64_t *id_out);
     ken_status (*turn_list)(ken_store *s, int64_t session_id, ken_store_turn_fn fn, void *ud);
+
+    /* Embeddings (schema 3; sqlite_embed.c). emodel_put records a model and
+     * returns its id; emodel_list lists them (with n_vectors), oldest first;
+     * emodel_delete removes one with all its vectors. vec_put writes (or
+     * replaces) the vector of a chunk; a chunk's vectors go with the chunk.
+     * vec_missing: chunks without a vector of the model, id > after, by id,
+     * at most limit (0: all), as hits without snippet (title, heading, text).
+     * vec_scan: every vector of the model. vec_count: vectors of the model
+     * and chunks without one. */
+    ken_status (*emodel_put)(ken_store *s, const ken_store_emodel *m, int64_t *id_out);
+    ken_status (*emodel_list)(ken_store *s, ken_store_emodel_fn fn, void *ud);
+    ken_status (*emodel_delete)(ken_store *s, int64_t model_id);
+    ken_status (*vec_put)(ken_store *s, int64_t model_id, int64_t chunk_id, const float *v,
+                          uint32_t dim);
+    ken_status (*vec_missing)(ken_store *s, int64_t model_id, int64_t after, int64_t limit,
+                              ken_store_hit_fn fn, void *ud);
+    ken_status (*vec_scan)(ken_store *s, int64_t model_id, ken_store_vec_fn fn, void *ud);
+    ken_status (*vec_count)(ken_store *s, int64_t model_id, int64_t *n_vectors,
+                            int64_t *n_missing);
+    /* Chunk ids whose documents pass the filters of q (collection,
+     * uri_prefix, mime, meta_path/meta_value; match, rank, marks and limit
+     * are ignored), ascending. */
+    ken_status (*chunk_ids)(ken_store *s, const ken_store_search_q *q, ken_store_id_fn fn,
+                            void *ud);
+    /* One chunk as a search hit (score 0, no snippet); KEN_ERR_NOTFOUND. */
+    ken_status (*chunk_hit)(ken_store *s, int64_t chunk_id, ken_store_hit_fn fn, void *ud);
 } ken_store_ops;
 
 /* Every backend's handle starts with this. */

@@ -128,14 +128,15 @@ static int raw(const char *sql) {
     return rc;
 }
 
-/* A version-1 file (made by dropping what migration 2 added) is moved
- * forward on open. */
+/* A version-1 file (made by dropping what migrations 2 and 3 added) is
+ * moved forward on open. */
 static void test_migration(void) {
     unlink(path);
     ken_store *s = open_store(true, false);
     REQUIRE(s != NULL);
     s->ops->close(s);
-    CHECK_EQ_INT(raw("DROP TABLE chat_turns; DROP TABLE chat_sessions; PRAGMA user_version = 1;"),
+    CHECK_EQ_INT(raw("DROP TABLE embeddings; DROP TABLE embed_models; DROP TABLE chat_turns;"
+                     " DROP TABLE chat_sessions; PRAGMA user_version = 1;"),
                  SQLITE_OK);
     s = open_store(false, true);             /* read-only cannot migrate */
     CHECK(s == NULL);
