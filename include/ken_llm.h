@@ -27,10 +27,14 @@ typedef struct {
     const char *url;            /* base URL, e.g. http://127.0.0.1:8080/v1 */
     const char *model_name;     /* HTTP: the "model" field; NULL: the server's first /models entry */
     const char *api_key;        /* HTTP: NULL: $KEN_API_KEY (may be unset) */
-    double timeout_s;           /* HTTP: per request; 0: 120 */
-    int retries;                /* HTTP: on connect errors, 429 and 5xx, with backoff; -1: 0, 0: 3 */
+    double timeout_s;           /* HTTP: the longest wait for the server (to connect, for the
+                                   first byte, between two pieces of a stream); 0: 120 */
+    int retries;                /* HTTP: on connect errors, 429 and 5xx, with backoff (never after
+                                   streamed text reached the caller, never on a timeout);
+                                   -1: none, 0: 3, at most 20 */
     int threads;                /* local: 0: all cores */
-    int n_ctx;                  /* context budget in tokens; 0: local = the model's (max 8192), HTTP = 4096 */
+    int n_ctx;                  /* context budget in tokens; 0: local = the model's (max 8192;
+                                   never more than the model's), HTTP = 4096 */
     double backoff_s;           /* HTTP: first retry delay, doubled each retry (with jitter,
                                    at most 30 s; a server's Retry-After wins, up to 60 s); 0: 0.5 */
     size_t response_bytes_max;  /* HTTP: a response body (or one SSE event) larger than this
@@ -89,7 +93,15 @@ typedef struct {
 
 /* Generates the assistant's reply to messages_json, an OpenAI-style array
  * of {role, content}. Locally the model's chat template renders the
- * messages (ken_chat_render_model, with its fallback). *text (optional)
+ * messages (ken_chat_render_model, with its fallback, logged once as a
+ * warning), and the turn markers of that format (e.g. <|im_end|>) also stop
+ * generation; a prompt that leaves no room in the context fails with
+ * KEN_ERR_LIMIT. Over HTTP the stop strings are sent (at most 4) and also
+ * applied to the text that comes back. Errors: KEN_ERR_IO (cannot connect,
+ * timeout, 5xx after the retries), KEN_ERR_LIMIT (429 after the retries,
+ * 413, an answer past response_bytes_max), KEN_ERR_INVALID (other 4xx, with
+ * the server's message), KEN_ERR_NOTFOUND (404), KEN_ERR_FORMAT (a
+ * malformed answer or stream), KEN_ERR_CANCELLED. *text (optional)
  * receives the whole reply, freed with ken_free (NULL on failure). */
 ken_status ken_llm_chat(ken_llm *l, const char *messages_json, const ken_llm_gen_opts *opts,
                         char **text, size_t *text_len, ken_llm_stats *stats, char **errmsg);

@@ -243,7 +243,8 @@ static bool wait_s(double d, const volatile int *cancel) {
 
 static double backoff(ken_llm *l, int k, CURL *h) {
     curl_off_t ra = -1;
-    if (curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra >= 0) {
+    /* 0 also means "no header": the server's word counts when it names a wait */
+    if (curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0) {
         /* the server says when; never sooner than our own first delay */
         return KEN_MIN(KEN_MAX((double)ra, l->backoff_s), RETRY_AFTER_MAX_S);
     }

@@ -416,6 +416,33 @@ static void test_retries(void) {
     ken_free(msg);
     msg = NULL;
     ken_llm_close(l);
+    /* the delays grow: 0.1 s doubled, each with jitter in [50 %, 100 %] */
+    l = open_http("r500", NULL, 10, 3, 0, KEN_OK, NULL);
+    REQUIRE(l);
+    char url5[128];
+    snprintf(url5, sizeof url5, "http://127.0.0.1:%d/r500/v1", mhd_port);
+    ken_llm_close(l);
+    ken_llm_opts o5 = {.size = sizeof o5, .url = url5, .model_name = "m", .retries = 3,
+                       .backoff_s = 0.1};
+    REQUIRE(ken_llm_open(&o5, &l, &msg) == KEN_OK);
+    t0 = ken_now();
+    CHECK(run_chat(l, &go, &t, &stats, &msg) == KEN_ERR_IO);
+    dt = ken_now() - t0;
+    CHECKF(dt >= 0.35 && dt < 2.5, "backoff 0.1+0.2+0.4 with jitter took %.2f s", dt);
+    CHECK_EQ_INT(stats.retries, 3);
+    ken_free(msg);
+    msg = NULL;
+    ken_llm_close(l);
+    /* retries -1: none */
+    int before = hits[S_R500];
+    l = open_http("r500", NULL, 10, -1, 0, KEN_OK, NULL);
+    REQUIRE(l);
+    CHECK(run_chat(l, &go, &t, &stats, &msg) == KEN_ERR_IO);
+    CHECK_EQ_INT(hits[S_R500] - before, 1);
+    CHECK(msg && !strstr(msg, "gave up"));
+    ken_free(msg);
+    msg = NULL;
+    ken_llm_close(l);
     /* nothing listens: connect errors are retried, then reported */
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in sa = {.sin_family = AF_INET};
