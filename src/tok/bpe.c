@@ -22,38 +22,7 @@ static bool bigram_before(const bigram *a, const bigram *b) {
     return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
 }
 
-static ken_status heap_push(bpe_scratch *x, bigram b) {
-    if (x->n_heap == x->cap_heap) {
-        size_t cap = x->cap_heap ? x->cap_heap * 2 : 64;
-        bigram *h = realloc(x->heap, cap * sizeof *h);
-        if (!h) return KEN_ERR_NOMEM;
-        x->heap = h, x->cap_heap = cap;
-    }
-    size_t i = x->n_heap++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!bigram_before(&b, &x->heap[p])) break;
-        x->heap[i] = x->heap[p];
-        i = p;
-    }
-    x->heap[i] = b;
-    return KEN_OK;
-}
-
-static bigram heap_pop(bpe_scratch *x) {
-    bigram top = x->heap[0], last = x->heap[--x->n_heap];
-    size_t i = 0, n = x->n_heap;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= n) break;
-        if (c + 1 < n && bigram_before(&x->heap[c + 1], &x->heap[c])) c++;
-        if (!bigram_before(&x->heap[c], &last)) break;
-        x->heap[i] = x->heap[c];
-        i = c;
-    }
-    if (n) x->heap[i] = last;
-    return top;
-}
+TOK_HEAP(heap, bigram, bigram_before)
 
 static ken_status add_bigram(const ken_vocab *v, const char *w, bpe_scratch *x, int32_t l,
                              int32_t r) {
@@ -62,7 +31,8 @@ static ken_status add_bigram(const ken_vocab *v, const char *w, bpe_scratch *x, 
     int32_t result = -1;
     int32_t rank = tok_bpe_rank(v, a->id, b->id, w + a->start, a->n, w + b->start, b->n, &result);
     if (rank < 0) return KEN_OK;
-    return heap_push(x, (bigram){ rank, l, r, result, a->n + b->n });
+    return heap_push(&x->heap, &x->n_heap, &x->cap_heap,
+                     (bigram){ rank, l, r, result, a->n + b->n });
 }
 
 static ken_status emit_symbol(const ken_vocab *v, const char *w, const sym *s, tok_ids *out) {
@@ -100,7 +70,7 @@ static ken_status encode_word(const ken_vocab *v, const char *w, size_t len, bpe
     ken_status st = KEN_OK;
     for (int32_t i = 1; i < (int32_t)x->n_syms && st == KEN_OK; i++) st = add_bigram(v, w, x, i - 1, i);
     while (x->n_heap && st == KEN_OK) {
-        bigram b = heap_pop(x);
+        bigram b = heap_pop(x->heap, &x->n_heap);
         sym *l = &x->syms[b.left], *r = &x->syms[b.right];
         if (l->n == 0 || r->n == 0 || l->n + r->n != b.size) continue;   /* stale */
         l->n += r->n, r->n = 0;

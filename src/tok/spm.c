@@ -28,38 +28,7 @@ static bool bigram_before(const bigram *a, const bigram *b) {
     return a->score > b->score || (a->score == b->score && a->left < b->left);
 }
 
-static ken_status heap_push(spm_scratch *x, bigram b) {
-    if (x->n_heap == x->cap_heap) {
-        size_t cap = x->cap_heap ? x->cap_heap * 2 : 64;
-        bigram *h = realloc(x->heap, cap * sizeof *h);
-        if (!h) return KEN_ERR_NOMEM;
-        x->heap = h, x->cap_heap = cap;
-    }
-    size_t i = x->n_heap++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!bigram_before(&b, &x->heap[p])) break;
-        x->heap[i] = x->heap[p];
-        i = p;
-    }
-    x->heap[i] = b;
-    return KEN_OK;
-}
-
-static bigram heap_pop(spm_scratch *x) {
-    bigram top = x->heap[0], last = x->heap[--x->n_heap];
-    size_t i = 0, n = x->n_heap;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= n) break;
-        if (c + 1 < n && bigram_before(&x->heap[c + 1], &x->heap[c])) c++;
-        if (!bigram_before(&x->heap[c], &last)) break;
-        x->heap[i] = x->heap[c];
-        i = c;
-    }
-    if (n) x->heap[i] = last;
-    return top;
-}
+TOK_HEAP(heap, bigram, bigram_before)
 
 static ken_status try_bigram(const ken_vocab *v, const char *t, spm_scratch *x, int32_t l,
                              int32_t r) {
@@ -67,7 +36,8 @@ static ken_status try_bigram(const ken_vocab *v, const char *t, spm_scratch *x, 
     const sym *a = &x->syms[l], *b = &x->syms[r];
     int32_t id = tok_vocab_find(v, t + a->start, a->n + b->n);   /* b follows a */
     if (id < 0) return KEN_OK;
-    return heap_push(x, (bigram){ v->scores[id], l, r, id, a->n + b->n });
+    return heap_push(&x->heap, &x->n_heap, &x->cap_heap,
+                     (bigram){ v->scores[id], l, r, id, a->n + b->n });
 }
 
 static ken_status emit_symbol(const ken_vocab *v, const char *t, const sym *s, tok_ids *out) {
@@ -207,7 +177,7 @@ static ken_status encode_segment(const ken_vocab *v, const char *t, size_t n, sp
     ken_status st = KEN_OK;
     for (int32_t i = 1; i < (int32_t)ns && st == KEN_OK; i++) st = try_bigram(v, t, &x, i - 1, i);
     while (x.n_heap && st == KEN_OK) {
-        bigram b = heap_pop(&x);
+        bigram b = heap_pop(x.heap, &x.n_heap);
         sym *l = &x.syms[b.left], *r = &x.syms[b.right];
         if (l->n == 0 || r->n == 0 || l->n + r->n != b.size) continue;   /* stale */
         l->n += r->n, r->n = 0;

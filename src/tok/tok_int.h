@@ -186,4 +186,42 @@ ken_status tok_pretokenize(const ken_vocab *v, const char *text, size_t n, tok_s
 ken_status tok_pretok_init(ken_vocab *v, ken_err *err);
 void tok_pretok_free(ken_vocab *v);
 
+/* TOK_HEAP(name, T, before) defines a binary heap of T (the BPE and SPM
+ * candidate pairs): before(const T *a, const T *b) is true when a comes out
+ * first. name_push(&v, &n, &cap, x) grows v as needed (KEN_ERR_NOMEM when it
+ * cannot); name_pop(v, &n) takes the first out (n > 0). A macro rather than
+ * a comparator pointer: the heap is in the tokenizers' inner loop. */
+#define TOK_HEAP(name, T, before)                                                  \
+    static ken_status name##_push(T **v, size_t *n, size_t *cap, T x) {            \
+        if (*n == *cap) {                                                         \
+            size_t c = *cap ? *cap * 2 : 64;                                      \
+            T *h = realloc(*v, c * sizeof *h);                                    \
+            if (!h) return KEN_ERR_NOMEM;                                         \
+            *v = h, *cap = c;                                                     \
+        }                                                                         \
+        size_t i = (*n)++;                                                        \
+        while (i > 0) {                                                           \
+            size_t p = (i - 1) / 2;                                               \
+            if (!before(&x, &(*v)[p])) break;                                     \
+            (*v)[i] = (*v)[p];                                                    \
+            i = p;                                                                \
+        }                                                                         \
+        (*v)[i] = x;                                                              \
+        return KEN_OK;                                                            \
+    }                                                                             \
+    static T name##_pop(T *v, size_t *n) {                                        \
+        T top = v[0], last = v[--(*n)];                                           \
+        size_t i = 0, m = *n;                                                     \
+        for (;;) {                                                                \
+            size_t c = 2 * i + 1;                                                 \
+            if (c >= m) break;                                                    \
+            if (c + 1 < m && before(&v[c + 1], &v[c])) c++;                       \
+            if (!before(&v[c], &last)) break;                                     \
+            v[i] = v[c];                                                          \
+            i = c;                                                                \
+        }                                                                         \
+        if (m) v[i] = last;                                                       \
+        return top;                                                               \
+    }
+
 #endif
