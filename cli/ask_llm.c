@@ -23,7 +23,7 @@ const char ask_llm_help[] =
     "  --escalate-backend URL    a larger model behind an OpenAI-compatible server\n"
     "  --escalate-backend-model NAME\n"
     "  --escalate-below X        retrieval confidence under which the first model is\n"
-    "                            skipped for the larger one (default 0.5; 0: never)\n"
+    "                            skipped for the larger one (default 0.4; 0: never)\n"
     "  --max-tokens N            answer tokens at most (default 512)\n"
     "  --ctx N                   context budget in tokens (default: the model's, max 8192;\n"
     "                            4096 over HTTP)\n"

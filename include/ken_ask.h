@@ -108,7 +108,7 @@ typedef struct {
     uint64_t seed;
     double min_support;         /* sentence support below this is weak; 0: 0.35 */
     double escalate_below;      /* retrieval confidence under which the small model is
-                                   skipped for the large one; 0: 0.5; < 0: never */
+                                   skipped for the large one; 0: 0.4; < 0: never */
     const char *history_json;   /* earlier turns, [{role, content}...]; NULL: none */
     const char *query;          /* what to search for; NULL: the question */
     /* Streaming: each piece of text of each model asked (attempt 0, 1);

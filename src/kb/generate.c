@@ -17,7 +17,7 @@
 #define REASON_BYTES 256
 #define MAX_TOKENS_DEFAULT 512
 #define K_DEFAULT 8
-#define ESCALATE_BELOW_DEFAULT 0.5
+#define ESCALATE_BELOW_DEFAULT 0.4
 #define CONTEXT_MARGIN_TOKENS 32      /* the chat template's own tokens */
 #define PROMPT_TOKENS_MIN 64
 
