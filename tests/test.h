@@ -53,6 +53,7 @@ static inline const char *test_fixtures(void) {
 /* A whole file, NUL-terminated (the NUL not counted in *len; len may be
  * NULL); NULL when it cannot be read. Freed with free(). */
 static inline char *test_slurp(const char *path, size_t *len) {
+    if (len) *len = 0;
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     size_t cap = 1 << 16, n = 0;
