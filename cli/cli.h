@@ -41,6 +41,7 @@ int cmd_config(int argc, char **argv);           /* cli/cmd_config.c */
 int cmd_embed(int argc, char **argv);            /* cli/cmd_config.c */
 int cmd_search(int argc, char **argv);           /* cli/cmd_search.c */
 int cmd_ask(int argc, char **argv);              /* cli/cmd_ask.c */
+int cmd_chat(int argc, char **argv);             /* cli/cmd_chat.c */
 int cmd_eval(int argc, char **argv);
 int cmd_serve(int argc, char **argv);            /* cli/cmd_serve.c */
 int cmd_key(int argc, char **argv);

@@ -25,6 +25,7 @@ static const command commands[] = {
     {"embed", cmd_embed, "embed chunks for dense search (--missing after an interruption)"},
     {"search", cmd_search, "BM25 search over the chunks, with filters"},
     {"ask", cmd_ask, "answer a question from the knowledge base, with citations"},
+    {"chat", cmd_chat, "a conversation with the knowledge base (a model; stored sessions)"},
     {"eval", cmd_eval, "evaluate retrieval on a BEIR-style test collection"},
     {"serve", cmd_serve, "HTTP API, OpenAI-compatible endpoint and web UI"},
     {"key", cmd_key, "API keys for ken serve: create, list, revoke"},
