@@ -45,6 +45,7 @@ int cmd_chat(int argc, char **argv);             /* cli/cmd_chat.c */
 int cmd_eval(int argc, char **argv);
 int cmd_serve(int argc, char **argv);            /* cli/cmd_serve.c */
 int cmd_key(int argc, char **argv);
+int cmd_llm(int argc, char **argv);              /* cli/cmd_llm.c */
 /* ken model SUB ...: argv[0] is the model subcommand ("info", "tokenize"). */
 int cmd_model_info(int argc, char **argv);       /* cli/cmd_model_info.c */
 int cmd_model_tokenize(int argc, char **argv);   /* cli/cmd_model_tok.c */

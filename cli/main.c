@@ -29,6 +29,7 @@ static const command commands[] = {
     {"eval", cmd_eval, "evaluate retrieval on a BEIR-style test collection"},
     {"serve", cmd_serve, "HTTP API, OpenAI-compatible endpoint and web UI"},
     {"key", cmd_key, "API keys for ken serve: create, list, revoke"},
+    {"llm", cmd_llm, "chat or embed through a model file or an OpenAI-compatible server"},
     {"model", NULL, "GGUF models: info, tokenize, generate, embed, rerank, logits, bench, ..."},
 };
 

@@ -287,8 +287,11 @@ static verdict judge(attempt *a, run_end end, CURLcode rc, const char *ebuf, con
     } else if (end == RUN_CURL) {
         v.st = KEN_ERR_IO;
         v.retry = retryable_curl(rc);
-        snprintf(v.msg, sizeof v.msg, "%s %s %s: %s", rc == CURLE_COULDNT_CONNECT ?
-                 "cannot connect to" : "request to", where, path, ebuf[0] ? ebuf : curl_easy_strerror(rc));
+        const char *why = ebuf[0] ? ebuf : curl_easy_strerror(rc);
+        if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST)
+            snprintf(v.msg, sizeof v.msg, "cannot connect to %s: %s", where, why);
+        else
+            snprintf(v.msg, sizeof v.msg, "%s %s%s failed: %s", method, where, path, why);
     } else {
         curl_easy_getinfo(a->h, CURLINFO_RESPONSE_CODE, &r->status);
         if (r->status / 100 != 2) {

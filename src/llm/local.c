@@ -124,16 +124,39 @@ typedef struct {
     ken_status st;
 } local_run;
 
-static int on_token(void *ud, int32_t id, const char *text, size_t len) {
-    local_run *r = ud;
-    if (r->halted) return 1;
-    if (id >= 0 && r->ttft < 0) r->ttft = ken_now() - r->t0;
+static int take_text(local_run *r, const char *text, size_t len) {
     if (len) {
         if ((r->st = ken_buf_append(&r->text, text, len))) return r->halted = true, 1;
         if (r->o->on_text && r->o->on_text(r->o->ud, text, len)) return r->halted = true, 1;
     }
     if (r->o->cancel && *r->o->cancel) return r->cancelled = r->halted = true, 1;
     return 0;
+}
+
+/* Bytes that are not UTF-8 (a model can emit any byte tokens) become
+ * U+FFFD each, as a JSON writer (and so a server) would send them. The
+ * engine holds back an unfinished sequence at the end of the text, so a
+ * piece never ends inside a sequence that a later piece completes. */
+static int on_token(void *ud, int32_t id, const char *text, size_t len) {
+    local_run *r = ud;
+    if (r->halted) return 1;
+    if (id >= 0 && r->ttft < 0) r->ttft = ken_now() - r->t0;
+    ken_buf fixed;
+    ken_buf_init(&fixed, 0);
+    if (len && !ken_utf8_valid(text, len)) {
+        for (size_t i = 0; i < len && !r->st;) {
+            size_t k = i;
+            int32_t cp = ken_utf8_next(text, len, &k);
+            r->st = cp == 0xFFFD && k == i + 1 ? ken_buf_append(&fixed, "\xEF\xBF\xBD", 3)
+                                               : ken_buf_append(&fixed, text + i, k - i);
+            i = k;
+        }
+        if (r->st) return ken_buf_free(&fixed), r->halted = true, 1;
+        text = fixed.data, len = fixed.len;
+    }
+    int rc = take_text(r, text, len);
+    ken_buf_free(&fixed);
+    return rc;
 }
 
 /* The prompt for messages: the model's template, or its fallback (logged once). */
