@@ -1,14 +1,23 @@
 #!/usr/bin/env bash
-# example.sh: the RAG pattern as ken implements it so far (lexical retrieval,
-# extractive answers with citations, no model): ingest a small corpus, search
-# it, ask questions, and check one citation against the stored text.
+# example.sh: the RAG pattern as ken implements it: ingest a small corpus,
+# search it, ask questions (extractive answers with citations, no model),
+# check one citation against the stored text, then generated answers whose
+# citations ken verifies.
 #
 #   patterns/02-rag/example.sh            (uses `ken` on PATH, or $KEN_BIN)
+#
+# The generated part needs a model: BACKEND_URL (an OpenAI-compatible base URL,
+# BACKEND_MODEL its model name) or MODEL (a local GGUF). Unset: scripted
+# stand-ins (tests/cli/scripted_llm.py) that quote the sources, once with the
+# right source numbers and once with wrong ones, so the check has something
+# to catch.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 KEN=${KEN_BIN:-ken}
 db=$(mktemp -d)/rag.db
-trap 'rm -rf "$(dirname "$db")"' EXIT
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$(dirname "$db")"; }
+trap cleanup EXIT
 ken() { "$KEN" --db "$db" "$@"; }
 
 echo "== ingest: parse, normalize, chunk (headings and byte spans kept), index"
@@ -40,3 +49,26 @@ print("[%d] bytes %d-%d of %s:" % (c["n"], c["start"], c["end"], c["uri"]))
 print("   ", span)
 assert span == c["sentence"], "citation does not match the stored text"
 print("    = the cited sentence, verbatim")' "$KEN" --db "$db"
+
+echo; echo "== generated answers: a model writes, ken checks every [n]"
+q="how often should I turn the compost heap and what does grey liquid on a starter mean"
+if [ -n "${BACKEND_URL:-}" ]; then
+    models=("--backend $BACKEND_URL ${BACKEND_MODEL:+--backend-model $BACKEND_MODEL}")
+elif [ -n "${MODEL:-}" ]; then
+    models=("--model $MODEL")
+else
+    src=$(cd "$here/../.." && pwd)
+    models=()
+    for mode in correct swap; do
+        python3 "$src/tests/cli/scripted_llm.py" --mode "$mode" --name "stand-in-$mode" \
+            --fact "every two weeks" --fact "hungry" --port-file "$(dirname "$db")/$mode.port" &
+        pids+=($!)
+        for _ in $(seq 100); do [ -s "$(dirname "$db")/$mode.port" ] && break; sleep 0.1; done
+        models+=("--backend http://127.0.0.1:$(cat "$(dirname "$db")/$mode.port")/v1")
+    done
+fi
+for m in "${models[@]}"; do
+    echo; echo "-- ken ask $m"
+    # shellcheck disable=SC2086
+    ken ask $m "$q"
+done
