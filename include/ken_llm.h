@@ -79,7 +79,8 @@ typedef struct {
     void *ud;
     /* Cancellation from another thread: generation (or an HTTP request,
      * or a wait between retries) stops soon after *cancel becomes non-zero
-     * and the call returns KEN_ERR_CANCELLED. */
+     * (HTTP: within 0.1 s; locally: at the next token, once the prompt has
+     * been read) and the call returns KEN_ERR_CANCELLED. */
     const volatile int *cancel;
 } ken_llm_gen_opts;
 

@@ -307,7 +307,8 @@ static ken_status chat_finish(chat_run *c, http_resp *r, char **errmsg) {
         ken_json_doc *d = NULL;
         ken_status st = parse_body(c->l, &r->body, &d, "answer", errmsg);
         if (st) return st;
-        if (!ken_json_get(ken_json_root(d), "choices")) {
+        const ken_json *root = ken_json_root(d);
+        if (!ken_json_get(root, "choices") && !ken_json_get(root, "error")) {
             ken_json_free(d);
             return fail(errmsg, KEN_ERR_FORMAT, "%s", "the server's answer has no 'choices'");
         }

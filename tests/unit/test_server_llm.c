@@ -118,9 +118,9 @@ static pthread_mutex_t last_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const SCEN[] = {"sse", "json", "r429", "r500", "e400", "e401", "slow", "big",
                                    "bigsse", "badsse", "trunc", "drip", "emb", "miderr",
-                                   "nomodels", NULL};
+                                   "nomodels", "jsonerr", NULL};
 enum { S_SSE, S_JSON, S_R429, S_R500, S_E400, S_E401, S_SLOW, S_BIG, S_BIGSSE, S_BADSSE, S_TRUNC,
-       S_DRIP, S_EMB, S_MIDERR, S_NOMODELS };
+       S_DRIP, S_EMB, S_MIDERR, S_NOMODELS, S_JSONERR };
 
 typedef struct {
     const char *data;
@@ -215,6 +215,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     static const char trunc[] = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"half\"}}]}\n\n";
     static const char miderr[] = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\n"
                                  "data: {\"error\":{\"message\":\"out of memory on the server\"}}\n\n";
+    static const char jsonerr[] = "{\"error\":{\"message\":\"the context is full\"}}";
     static const char emb[] = "{\"object\":\"list\",\"data\":["
         "{\"object\":\"embedding\",\"index\":2,\"embedding\":[0,0,2]},"
         "{\"object\":\"embedding\",\"index\":0,\"embedding\":[3,4,0]},"
@@ -240,6 +241,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     case S_DRIP: return reply(c, 200, EVS, NULL, 0, 0, 1, NULL);
     case S_EMB: return reply(c, 200, JSON, emb, strlen(emb), 0, 0, NULL);
     case S_MIDERR: return reply(c, 200, EVS, miderr, strlen(miderr), 0, 0, NULL);
+    case S_JSONERR: return reply(c, 200, JSON, jsonerr, strlen(jsonerr), 0, 0, NULL);
     default: return reply(c, 200, EVS, SSE, strlen(SSE), 7, 0, NULL);   /* 7-byte pieces */
     }
 }
@@ -530,6 +532,7 @@ static void test_limits(void) {
         {"badsse", KEN_ERR_FORMAT, "malformed event"},
         {"trunc", KEN_ERR_IO, "ended the stream"},
         {"miderr", KEN_ERR_IO, "out of memory on the server"},
+        {"jsonerr", KEN_ERR_IO, "the context is full"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         l = open_http(cases[i].scen, NULL, 10, 0, 65536, KEN_OK, NULL);
@@ -699,6 +702,27 @@ static void test_agreement(void) {
             for (size_t k = 0; va && vb && da == db && k < 3 * da; k++)
                 diff = fmax(diff, fabs(va[k] - vb[k]));
             CHECKF(va && vb && diff < 1e-5, "embeddings differ by %g", diff);
+        }
+        ken_free(va);
+        ken_free(vb);
+        va = vb = NULL;
+        /* more texts than the server takes at once (256): sent in batches */
+        enum { N = 300 };
+        static char words[N][32];
+        const char *many[N];
+        for (int i = 0; i < N; i++) {
+            snprintf(words[i], sizeof words[i], "text number %d about bees", i);
+            many[i] = words[i];
+        }
+        if (le && h) {
+            CHECK(ken_llm_embed(le, many, NULL, N, &va, &da, NULL) == KEN_OK);
+            CHECKF(ken_llm_embed(h, many, NULL, N, &vb, &db, &msg) == KEN_OK, "%s", msg ? msg : "");
+            ken_free(msg);
+            msg = NULL;
+            double diff = 0;
+            for (size_t k = 0; va && vb && da == db && k < N * da; k++)
+                diff = fmax(diff, fabs(va[k] - vb[k]));
+            CHECKF(va && vb && da == db && diff < 1e-5, "300 embeddings differ by %g", diff);
         }
         ken_free(va);
         ken_free(vb);
