@@ -6,6 +6,7 @@
 #include "ken_llm.h"
 #include "ken_infer.h"
 #include "base/base.h"
+#include "gguf/gguf.h"
 #include "test.h"
 
 #include <math.h>
@@ -192,6 +193,94 @@ static void test_utf8(void) {
     ken_llm_close(l);
 }
 
+/* A copy of src with tokenizer.chat_template = tmpl. */
+static bool with_template(const char *src, const char *dst, const char *tmpl) {
+    ken_gguf *g = NULL;
+    ken_err err = {{0}};
+    if (ken_gguf_open(src, &g, &err)) return false;
+    ken_gguf_writer *w = ken_gguf_writer_new(0);
+    bool ok = w != NULL;
+    for (uint64_t i = 0; ok && i < ken_gguf_n_kv(g); i++) {
+        const ken_gguf_kv *kv = ken_gguf_kv_at(g, i);
+        if (!ken_gguf_str_eq(kv->key, "tokenizer.chat_template")) ok = ken_gguf_set_kv(w, kv) == KEN_OK;
+    }
+    ok = ok && ken_gguf_set_str(w, "tokenizer.chat_template", tmpl) == KEN_OK;
+    for (uint64_t i = 0; ok && i < ken_gguf_n_tensors(g); i++)
+        ok = ken_gguf_copy_tensor(w, ken_gguf_tensor_at(g, i)) == KEN_OK;
+    ok = ok && ken_gguf_write(w, dst, &err) == KEN_OK;
+    ken_gguf_writer_free(w);
+    ken_gguf_close(g);
+    return ok;
+}
+
+static int warnings;
+static void on_log(void *ud, ken_log_level level, const char *msg) {
+    (void)ud;
+    if (level == KEN_LOG_WARN && strstr(msg, "cannot be rendered")) warnings++;
+}
+
+static size_t count_prompt(const char *prompt) {
+    ken_model *m = NULL;
+    if (ken_model_open(rnd, &m, NULL)) return 0;
+    int32_t *ids = NULL;
+    size_t n = 0;
+    ken_tokenize(ken_model_vocab(m), prompt, strlen(prompt), 1, 1, &ids, &n);
+    ken_free(ids);
+    ken_model_close(m);
+    return n;
+}
+
+/* The model's own template makes the prompt; one that raises fails with
+ * its message; one that cannot be parsed falls back (warned once). */
+static void test_template(void) {
+    char path[] = "/tmp/ken_test_llm_tmpl_XXXXXX";
+    int fd = mkstemp(path);
+    REQUIRE(fd >= 0);
+    close(fd);
+    REQUIRE(with_template(rnd, path, "{% for m in messages %}<start_of_turn>{{ m.role }}\n"
+                          "{{ m.content | trim }}<end_of_turn>\n{% endfor %}"
+                          "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"));
+    ken_llm *l = open_local(path);
+    REQUIRE(l);
+    ken_llm_gen_opts go = {.size = sizeof go, .max_tokens = 4};
+    ken_llm_stats stats;
+    ken_status st;
+    char *t = chat(l, &go, &stats, &st);
+    CHECK(st == KEN_OK);
+    size_t want = count_prompt("<start_of_turn>system\nYou tell stories.<end_of_turn>\n"
+                               "<start_of_turn>user\nOnce upon a time<end_of_turn>\n"
+                               "<start_of_turn>model\n");
+    size_t chatml = count_prompt("<|im_start|>system\nYou tell stories.<|im_end|>\n"
+                                 "<|im_start|>user\nOnce upon a time<|im_end|>\n"
+                                 "<|im_start|>assistant\n");
+    CHECK(want != chatml);
+    CHECK_EQ_INT(stats.n_prompt, want);
+    ken_free(t);
+    ken_llm_close(l);
+    REQUIRE(with_template(rnd, path, "{{ raise_exception('only user and assistant roles') }}"));
+    l = open_local(path);
+    REQUIRE(l);
+    char *msg = NULL;
+    t = NULL;
+    CHECK(ken_llm_chat(l, MSGS, &go, &t, NULL, NULL, &msg) == KEN_ERR_FORMAT && !t);
+    CHECKF(msg && strstr(msg, "only user and assistant roles"), "%s", msg ? msg : "");
+    ken_free(msg);
+    ken_llm_close(l);
+    REQUIRE(with_template(rnd, path, "{% for %}<|start_header_id|>"));
+    l = open_local(path);
+    REQUIRE(l);
+    ken_set_log(on_log, NULL);
+    for (int i = 0; i < 2; i++) {
+        t = chat(l, &go, &stats, &st);
+        CHECK(st == KEN_OK);
+        ken_free(t);
+    }
+    ken_set_log(NULL, NULL);
+    CHECK_EQ_INT(warnings, 1);
+    ken_llm_close(l);
+    unlink(path);
+}
+
 static void test_count_tokens(void) {
     ken_llm *l = open_local(stories);
     REQUIRE(l);
@@ -312,5 +401,5 @@ static void test_env(void) {
 
 static void cleanup(void) { unlink(rnd); }
 
-TEST_MAIN(setup, test_stream_and_greedy, test_stop_string, test_cancel, test_utf8, test_count_tokens,
+TEST_MAIN(setup, test_stream_and_greedy, test_stop_string, test_cancel, test_utf8, test_template, test_count_tokens,
           test_embed, test_errors, test_env, cleanup)
