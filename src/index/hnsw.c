@@ -225,6 +225,29 @@ bool ken_hnsw_contains(ken_hnsw *h, uint64_t id) {
     return r;
 }
 
+bool ken_hnsw_get(ken_hnsw *h, uint64_t id, float *out) {
+    pthread_rwlock_rdlock(&h->rw);
+    uint32_t i = map_get(h, id);
+    bool r = i != UINT32_MAX && !h->deleted[i];
+    if (r) memcpy(out, h->vecs + (size_t)i * h->dim, h->dim * sizeof *out);
+    pthread_rwlock_unlock(&h->rw);
+    return r;
+}
+
+ken_status ken_hnsw_ids(ken_hnsw *h, uint64_t **ids, size_t *n, ken_err *err) {
+    pthread_rwlock_rdlock(&h->rw);
+    size_t live = h->n - h->n_deleted, k = 0;
+    uint64_t *v = malloc((live ? live : 1) * sizeof *v);
+    if (v)
+        for (size_t i = 0; i < h->n; i++)
+            if (!h->deleted[i]) v[k++] = h->ids[i];
+    pthread_rwlock_unlock(&h->rw);
+    if (!v) return ken_err_set(err, KEN_ERR_NOMEM, "hnsw: out of memory");
+    *ids = v;
+    *n = k;
+    return KEN_OK;
+}
+
 /* ------------------------------------------------------------ scratch */
 
 /* A fresh visited set: bump the tag; on wrap-around clear the array. */

@@ -104,6 +104,17 @@ ken_status ken_hnsw_search_exact(ken_hnsw *h, const float *query, size_t k,
                                  const ken_hnsw_search_opts *opts, ken_hnsw_hit *out,
                                  size_t *n_out, ken_err *err);
 
+/* Copies the stored vector of a live id into out (dim floats; normalized
+ * for COSINE); false when id is not present. */
+bool ken_hnsw_get(ken_hnsw *h, uint64_t id, float *out);
+/* The live ids (*ids malloc'd, *n of them), in node order. */
+ken_status ken_hnsw_ids(ken_hnsw *h, uint64_t **ids, size_t *n, ken_err *err);
+
+/* The generation stamped in an index file's header (read without checking
+ * the rest: ken_hnsw_load still verifies everything). KEN_ERR_NOTFOUND,
+ * KEN_ERR_IO, KEN_ERR_FORMAT (not an index), KEN_ERR_VERSION. */
+ken_status ken_hnsw_file_generation(const char *path, uint64_t *generation, ken_err *err);
+
 /* Writes the index to path atomically, stamped with generation (the caller's
  * fingerprint of the data it was built from, e.g. a store revision). */
 ken_status ken_hnsw_save(ken_hnsw *h, const char *path, uint64_t generation, ken_err *err);

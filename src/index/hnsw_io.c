@@ -308,6 +308,24 @@ static ken_status read_body(ken_hnsw *h, const file_hdr *hd, const uint8_t *p, c
     return KEN_OK;
 }
 
+ken_status ken_hnsw_file_generation(const char *path, uint64_t *generation, ken_err *err) {
+    *generation = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return ken_err_set(err, errno == ENOENT ? KEN_ERR_NOTFOUND : KEN_ERR_IO, "%s: %s", path,
+                           strerror(errno));
+    file_hdr hd;
+    ssize_t r = pread(fd, &hd, sizeof hd, 0);
+    close(fd);
+    if (r != (ssize_t)sizeof hd || memcmp(hd.magic, MAGIC, 8) != 0)
+        return ken_err_set(err, KEN_ERR_FORMAT, "%s: not a ken HNSW index", path);
+    if (hd.version != VERSION)
+        return ken_err_set(err, KEN_ERR_VERSION, "%s: index format version %u (this ken reads %u)",
+                           path, hd.version, VERSION);
+    *generation = hd.generation;
+    return KEN_OK;
+}
+
 ken_status ken_hnsw_load(const char *path, uint64_t expected_generation, uint32_t expected_dim,
                          ken_hnsw **out, ken_err *err) {
     *out = NULL;

@@ -8,6 +8,7 @@
 #include "kb/kb.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -44,10 +45,18 @@ char *ken_kb_index_path(const ken_kb *kb) {
     return p;
 }
 
-/* The fingerprint of the vector set an index was built from. */
+/* The fingerprint of the vector set an index was built from: the model in
+ * the top bits, its vector revision below, so that a stale file of the same
+ * model can be brought up to date instead of rebuilt (update_index). Out of
+ * that range (never in practice) a hash with the top bit set, which never
+ * matches a model id, so such files are always rebuilt. */
+#define GEN_REV_BITS 40
+#define GEN_REV_MASK (((uint64_t)1 << GEN_REV_BITS) - 1)
 static uint64_t generation(int64_t model_id, int64_t rev, uint32_t dim) {
+    if (model_id > 0 && model_id < ((int64_t)1 << 23) && rev >= 0 && (uint64_t)rev <= GEN_REV_MASK)
+        return (uint64_t)model_id << GEN_REV_BITS | (uint64_t)rev;
     int64_t v[3] = {model_id, rev, (int64_t)dim};
-    return ken_hash64(v, sizeof v) | 1;   /* never 0 */
+    return ken_hash64(v, sizeof v) | ((uint64_t)1 << 63);
 }
 
 typedef struct {
@@ -189,8 +198,119 @@ static ken_status rebuild(ken_kb *kb, int64_t model_id, int64_t rev, uint32_t di
     return KEN_OK;
 }
 
-/* Loads the index of the active model when its file is current, else
- * rebuilds it; note says which and why. */
+/* ------------------------------------------------------------ incremental */
+
+typedef struct {
+    ken_hnsw *h;
+    uint32_t dim;
+    float *tmp;
+    vec_list add;          /* vectors new (or changed) since the file */
+    int64_t *seen;         /* every stored id, ascending (vec_scan's order) */
+    size_t n_seen, cap_seen;
+    ken_status st;
+} diff_ctx;
+
+static int on_diff(void *ud, int64_t chunk, const float *v, uint32_t dim) {
+    diff_ctx *c = ud;
+    if (dim != c->dim) { c->st = KEN_ERR_STORE; return 1; }
+    if (c->n_seen == c->cap_seen) {
+        size_t cap = c->cap_seen ? c->cap_seen * 2 : 1024;
+        int64_t *n = cap <= KEN_HNSW_COUNT_MAX ? realloc(c->seen, cap * sizeof *n) : NULL;
+        if (!n) { c->st = KEN_ERR_NOMEM; return 1; }
+        c->seen = n;
+        c->cap_seen = cap;
+    }
+    c->seen[c->n_seen++] = chunk;
+    /* Present with the same vector: nothing to do. A chunk id SQLite
+     * reused for a new chunk has another vector: replaced. */
+    if (ken_hnsw_get(c->h, (uint64_t)chunk, c->tmp)) {
+        float d = 0;
+        for (uint32_t i = 0; i < dim; i++) d = fmaxf(d, fabsf(c->tmp[i] - v[i]));
+        if (d < 1e-5f) return 0;
+    }
+    int stop = on_vec(&c->add, chunk, v, dim);
+    if (c->add.st) c->st = c->add.st;
+    return stop;
+}
+
+static bool seen_has(const diff_ctx *c, int64_t id) {
+    size_t lo = 0, hi = c->n_seen;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (c->seen[mid] < id) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < c->n_seen && c->seen[lo] == id;
+}
+
+/* Brings h (an older index of the same model) up to the stored vectors:
+ * adds the new ones, drops the deleted ones, compacts when tombstones pile
+ * up. *added / *removed count the changes. */
+static ken_status update_index(ken_kb *kb, ken_hnsw *h, int64_t model_id, uint32_t dim,
+                               size_t *added, size_t *removed) {
+    diff_ctx c = {.h = h, .dim = dim, .tmp = malloc(dim * sizeof(float)), .add = {.dim = dim}};
+    ken_status st = c.tmp ? kb->store->ops->vec_scan(kb->store, model_id, on_diff, &c)
+                          : KEN_ERR_NOMEM;
+    if (st && st != KEN_ERR_NOMEM) ken_kb_store_err(kb, st, "reading vectors");
+    else if (!st && c.st) st = ken_err_set(&kb->err, c.st, "reading vectors: %s",
+                                           ken_status_str(c.st));
+    else if (st) ken_err_set(&kb->err, st, "out of memory");
+    uint64_t *ids = NULL;
+    size_t n_ids = 0;
+    if (!st) st = ken_hnsw_ids(h, &ids, &n_ids, &kb->err);
+    *removed = 0;
+    for (size_t i = 0; !st && i < n_ids; i++)
+        if (!seen_has(&c, (int64_t)ids[i])) {
+            st = ken_hnsw_remove(h, ids[i], &kb->err);
+            (*removed)++;
+        }
+    *added = c.add.n;
+    if (!st && c.add.n)
+        st = ken_hnsw_add_batch(h, c.add.ids, c.add.vecs, c.add.n, INDEX_THREADS, NULL, NULL,
+                                NULL, &kb->err);
+    ken_hnsw_stats hs;
+    ken_hnsw_get_stats(h, &hs);
+    if (!st && hs.deleted * 5 > hs.count + hs.deleted)   /* > 20% tombstones */
+        st = ken_hnsw_compact(h, INDEX_THREADS, &kb->err);
+    free(ids);
+    free(c.tmp);
+    free(c.seen);
+    free(c.add.ids);
+    free(c.add.vecs);
+    return st;
+}
+
+/* A stale file of the same model, loaded and updated; false when the file
+ * is of another model or unusable (then the caller rebuilds). */
+static bool try_update(ken_kb *kb, const char *path, const ken_store_emodel *m, ken_buf *note,
+                       ken_status *st) {
+    uint64_t fg = 0;
+    ken_err e = {{0}};
+    *st = KEN_OK;
+    if (ken_hnsw_file_generation(path, &fg, &e) != KEN_OK || (fg >> 63) ||
+        (int64_t)(fg >> GEN_REV_BITS) != m->id || (int64_t)(fg & GEN_REV_MASK) >= m->rev)
+        return false;
+    ken_hnsw *h = NULL;
+    if (ken_hnsw_load(path, fg, (uint32_t)m->dim, &h, &e) != KEN_OK) return false;
+    size_t added = 0, removed = 0;
+    *st = update_index(kb, h, m->id, (uint32_t)m->dim, &added, &removed);
+    if (*st) {
+        ken_hnsw_free(h);
+        return true;
+    }
+    ken_buf_printf(note, "the vector index was out of date: updated it from the store (%zu "
+                   "added, %zu removed)", added, removed);
+    if (ken_hnsw_save(h, path, generation(m->id, m->rev, (uint32_t)m->dim), &e) != KEN_OK)
+        ken_buf_printf(note, " (it could not be saved: %s)", e.msg);
+    ken_hnsw_free(kb->dense.index);
+    kb->dense.index = h;
+    kb->dense.rev = m->rev;
+    return true;
+}
+
+/* Loads the index of the active model when its file is current, updates
+ * it when it is an older state of the same model's vectors, else rebuilds
+ * it; note says which and why. */
 static ken_status sync_index(ken_kb *kb, const ken_store_emodel *m, ken_buf *note) {
     ken_kb_dense *d = &kb->dense;
     if (d->index && d->rev == m->rev) return KEN_OK;
@@ -200,13 +320,17 @@ static ken_status sync_index(ken_kb *kb, const ken_store_emodel *m, ken_buf *not
     ken_hnsw *h = NULL;
     ken_status ls = ken_hnsw_load(path, generation(m->id, m->rev, (uint32_t)m->dim),
                                   (uint32_t)m->dim, &h, &e);
-    free(path);
     if (ls == KEN_OK) {
+        free(path);
         ken_hnsw_free(d->index);
         d->index = h;
         d->rev = m->rev;
         return KEN_OK;
     }
+    ken_status us = KEN_OK;
+    bool updated = ls == KEN_ERR_VERSION && try_update(kb, path, m, note, &us);
+    free(path);
+    if (updated) return us;
     if (ls == KEN_ERR_NOTFOUND)
         ken_buf_printf(note, "built the vector index (%lld vectors)", (long long)m->n_vectors);
     else if (ls == KEN_ERR_VERSION && strstr(e.msg, "stale"))

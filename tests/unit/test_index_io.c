@@ -198,4 +198,39 @@ static void test_crafted(void) {
     free(x);
 }
 
-TEST_MAIN(test_round_trip, test_refusals, test_crafted)
+/* The generation read from the header alone; live ids; stored vectors. */
+static void test_peek_ids_get(void) {
+    snprintf(path, sizeof path, "test_index_io.%ld.peek.hnsw", (long)getpid());
+    ken_err e;
+    uint64_t g = 1;
+    CHECK_EQ_INT(ken_hnsw_file_generation(path, &g, &e), KEN_ERR_NOTFOUND);
+    float *x = tix_data(50, DIM, 5, 1.0f, false, 9);
+    ken_hnsw *h = tix_build(x, 50, DIM, KEN_HNSW_L2, 1);
+    REQUIRE(h);
+    CHECK_EQ_INT(ken_hnsw_remove(h, 1003, &e), KEN_OK);
+    uint64_t *ids = NULL;
+    size_t n = 0;
+    CHECK_EQ_INT(ken_hnsw_ids(h, &ids, &n, &e), KEN_OK);
+    CHECK_EQ_INT(n, 49);
+    bool has3 = false, has4 = false;
+    for (size_t i = 0; i < n; i++) { has3 |= ids[i] == 1003; has4 |= ids[i] == 1004; }
+    CHECK(!has3 && has4);
+    free(ids);
+    float v[DIM];
+    CHECK(ken_hnsw_get(h, 1004, v));
+    CHECK(memcmp(v, x + 4 * DIM, sizeof v) == 0);
+    CHECK(!ken_hnsw_get(h, 1003, v) && !ken_hnsw_get(h, 5, v));
+    CHECK_EQ_INT(ken_hnsw_save(h, path, (7ull << 40) | 12, &e), KEN_OK);
+    CHECK_EQ_INT(ken_hnsw_file_generation(path, &g, &e), KEN_OK);
+    CHECK(g == ((7ull << 40) | 12));
+    write_all("not an index at all, not an index at all, not an index at all, padding "
+              "padding padding padding padding", 100);
+    CHECK_EQ_INT(ken_hnsw_file_generation(path, &g, &e), KEN_ERR_FORMAT);
+    write_all("KENHNSW", 8);   /* shorter than a header */
+    CHECK_EQ_INT(ken_hnsw_file_generation(path, &g, &e), KEN_ERR_FORMAT);
+    unlink(path);
+    ken_hnsw_free(h);
+    free(x);
+}
+
+TEST_MAIN(test_round_trip, test_refusals, test_crafted, test_peek_ids_get)

@@ -209,7 +209,8 @@ static void test_deletes(void) {
     ken_add_stats s;
     CHECK(ken_kb_remove(kb, "a-1.txt", &s) == KEN_OK);
     ken_results *r = search(kb, texts[1], (q_opts){.mode = "dense", .k = 10});
-    CHECK(notice_has(r, "out of date"));   /* the vectors changed: rebuilt */
+    CHECK(notice_has(r, "out of date"));   /* the vectors changed: updated */
+    CHECK(notice_has(r, "0 added, 1 removed"));
     CHECK_EQ_INT(ken_results_count(r), N_TEXTS - 1);
     for (size_t i = 0; i < ken_results_count(r); i++)
         CHECK(strcmp(ken_results_get(r, i)->uri, "a-1.txt") != 0);
@@ -232,6 +233,42 @@ static void test_missing(void) {
     CHECK_EQ_INT(es.embedded, 1);
     CHECK_EQ_INT(es.missing, 0);
     CHECK(!es.switched);
+    r = search(kb, texts[1], (q_opts){.mode = "dense"});
+    CHECK_EQ_STR(top_uri(r), "a-1.txt");
+    ken_results_free(r);
+    ken_kb_close(kb);
+}
+
+/* SQLite gives a new chunk the id of a deleted last chunk: the index must
+ * not keep the old vector under that id. */
+static void test_id_reuse(void) {
+    ken_kb *kb = open_kb(false);
+    REQUIRE(kb);
+    /* a-1 was added last (test_missing): its chunk has the highest id. */
+    ken_results *r = search(kb, texts[1], (q_opts){.mode = "dense"});
+    REQUIRE(r && ken_results_count(r) > 0);
+    int64_t old_id = ken_results_get(r, 0)->chunk_id;
+    ken_results_free(r);
+    ken_add_stats s;
+    CHECK(ken_kb_remove(kb, "a-1.txt", &s) == KEN_OK);
+    const char *fresh = "Submarines dive by flooding their ballast tanks with seawater.";
+    ken_add_opts o = {.size = sizeof o, .collection = "c"};
+    CHECKF(ken_kb_add_buffer(kb, "c-new.txt", fresh, strlen(fresh), &o, &s) == KEN_OK, "%s",
+           ken_kb_errmsg(kb));
+    r = search(kb, fresh, (q_opts){.mode = "dense"});
+    CHECK_EQ_STR(top_uri(r), "c-new.txt");
+    CHECK_EQ_INT(ken_results_get(r, 0)->chunk_id, old_id);   /* the id was reused */
+    CHECK(fabs(ken_results_get(r, 0)->score - 1.0) < 1e-3);
+    ken_results_free(r);
+    r = search(kb, texts[1], (q_opts){.mode = "dense", .k = 10});
+    for (size_t i = 0; i < ken_results_count(r); i++) {
+        const ken_result *x = ken_results_get(r, i);
+        CHECK(strcmp(x->uri, "a-1.txt") != 0);
+        CHECK(fabs(x->score - 1.0) > 1e-3);   /* nothing holds a-1's vector any more */
+    }
+    ken_results_free(r);
+    CHECK(ken_kb_remove(kb, "c-new.txt", &s) == KEN_OK);
+    add_texts(kb, "a", 1, 2, NULL, 0);
     r = search(kb, texts[1], (q_opts){.mode = "dense"});
     CHECK_EQ_STR(top_uri(r), "a-1.txt");
     ken_results_free(r);
@@ -409,5 +446,5 @@ static void cleanup(void) {
 }
 
 TEST_MAIN(setup, test_ingest_and_known_answers, test_persistence_and_damage, test_deletes,
-          test_missing, test_switch, test_model_gone_and_changed, test_rerank, test_config,
+          test_missing, test_id_reuse, test_switch, test_model_gone_and_changed, test_rerank, test_config,
           test_empty_store, cleanup)
