@@ -25,7 +25,7 @@
 #define MESSAGE_OVERHEAD_TOKENS 8     /* role markers a chat template adds per message */
 #define SOURCE_TOKENS_MIN 48          /* a source cut shorter than this (or than half of
                                          it) is not worth adding */
-#define CITES_MAX 4096
+#define CITES_MAX (1 << 19)           /* markers x numbers in one answer */
 
 static const char default_system[] =
     "You answer questions using only the numbered sources given with the question. "
@@ -325,7 +325,7 @@ typedef struct {
 } citelist;
 
 static ken_status cite_add(citelist *l, size_t s, size_t e, int n) {
-    if (l->n >= CITES_MAX) return KEN_OK;   /* more is noise; the rest is still checked */
+    if (l->n >= CITES_MAX) return KEN_ERR_LIMIT;
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 16;
         ken_ground_cite *v = realloc(l->v, cap * sizeof *v);
@@ -452,12 +452,13 @@ bool ken_ground_unsure(const char *text, size_t len) {
 /* Which sentence a marker at [s, e) belongs to: the one containing it, else
  * the one before it (markers after the full stop), else the first. */
 static size_t owner(const ken_retrieve_span *sp, size_t n, size_t s) {
-    size_t best = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (sp[i].start <= s) best = i;
-        else break;
+    size_t lo = 0, hi = n;   /* the last span starting at or before s (binary search) */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (sp[mid].start <= s) lo = mid;
+        else hi = mid;
     }
-    return best;
+    return lo;
 }
 
 /* Scores sentence x against the sources; sets support, best and flags. */
@@ -566,6 +567,8 @@ ken_status ken_ground_verify(const char *answer, size_t len, const ken_ground_so
     free(masked);
     if (st != KEN_OK) {
         ken_ground_check_free(out);
+        if (st == KEN_ERR_LIMIT)
+            return ken_err_set(err, st, "checking the answer: over %d citations", CITES_MAX);
         return ken_err_set(err, st, "checking the answer: out of memory");
     }
     out->support = out->n_claims ? sum / (double)out->n_claims : 0;

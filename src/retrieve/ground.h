@@ -68,7 +68,8 @@ typedef struct {
 
 /* Finds citation markers: [1], [1, 2], [1; 3], [1-3] (ranges up to 20 apart),
  * [1][2]. Not citations: markers inside `code` or ``` fences, markdown links
- * "[1](...)", numbers of more than 3 digits (years), empty brackets. */
+ * "[1](...)", numbers of more than 3 digits (years), empty brackets.
+ * KEN_ERR_LIMIT past 2^19 citations (an answer is at most 1 MiB). */
 ken_status ken_ground_parse_cites(const char *text, size_t len, ken_ground_cite **out,
                                   size_t *n_out);
 

@@ -142,6 +142,34 @@ static void test_verify_invalid_and_uncited(void) {
     ken_ground_check_free(&c);
 }
 
+/* A long answer (5,000 cited sentences, ~400 KB) is checked in bounded time;
+ * over 1 MiB is refused. */
+static void test_verify_long(void) {
+    setup();
+    const char *one = "Turn the compost heap every two weeks so oxygen gets in [1]. ";
+    size_t n1 = strlen(one), reps = 5000;
+    char *a = malloc(n1 * reps + 1);
+    REQUIRE(a);
+    for (size_t i = 0; i < reps; i++) memcpy(a + i * n1, one, n1);
+    a[n1 * reps] = '\0';
+    ken_ground_check c;
+    ken_err err = {{0}};
+    double t0 = ken_now();
+    REQUIRE(ken_ground_verify(a, n1 * reps, S, 3, 0, &c, &err) == KEN_OK);
+    CHECKF(ken_now() - t0 < 5.0, "%.2f s", ken_now() - t0);
+    CHECK_EQ_INT(c.n_sent, reps);
+    CHECK_EQ_INT(c.n_valid, reps);
+    CHECK_EQ_INT(c.n_flagged, 0);
+    ken_ground_check_free(&c);
+    free(a);
+    char *big = calloc(KEN_GROUND_ANSWER_BYTES_MAX + 2, 1);
+    REQUIRE(big);
+    memset(big, 'a', KEN_GROUND_ANSWER_BYTES_MAX + 1);
+    CHECK(ken_ground_verify(big, KEN_GROUND_ANSWER_BYTES_MAX + 1, S, 3, 0, &c, &err) ==
+          KEN_ERR_LIMIT);
+    free(big);
+}
+
 static void test_unsure(void) {
     CHECK(ken_ground_unsure("I don't know.", 13));
     CHECK(ken_ground_unsure("I DON\xE2\x80\x99T KNOW", 14));
@@ -286,5 +314,5 @@ static void test_rewrite(void) {
 }
 
 TEST_MAIN(test_rewrite, test_parse_cites, test_verify_correct, test_verify_wrong_source,
-          test_verify_invalid_and_uncited, test_unsure, test_prompt, test_prompt_history,
+          test_verify_invalid_and_uncited, test_verify_long, test_unsure, test_prompt, test_prompt_history,
           test_containment)
