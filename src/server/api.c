@@ -464,16 +464,33 @@ typedef struct {
     bool text;
 } search_req;
 
+/* The retrieval mode and fusion named in a request, checked here so that
+ * a typo is a 400 rather than the library's error. */
+static bool retrieval_ok(srv_req *r, const ken_search_opts *so, enum MHD_Result *res) {
+    if (so->mode && strcmp(so->mode, "bm25") != 0 && strcmp(so->mode, "dense") != 0 &&
+        strcmp(so->mode, "hybrid") != 0) {
+        *res = srv_error(r, 400, "bad_retrieval", "'retrieval' is \"bm25\", \"dense\" or "
+                         "\"hybrid\"");
+        return false;
+    }
+    if (so->fusion && strcmp(so->fusion, "rrf") != 0 && strcmp(so->fusion, "weighted") != 0) {
+        *res = srv_error(r, 400, "bad_fusion", "'fusion' is \"rrf\" or \"weighted\"");
+        return false;
+    }
+    return true;
+}
+
 static bool search_json(srv_req *r, search_req *q, ken_json_doc **dp, enum MHD_Result *res) {
     ken_json_doc *d = srv_body_json(r, res);
     if (!d) return false;
     *dp = d;
     const ken_json *o = ken_json_root(d);
     static const char *const fields[] = {"query", "k", "mode", "prf", "collection",
-        "uri_prefix", "mime", "meta_field", "meta_value", "snippets", "text", "k1", "b", NULL};
+        "uri_prefix", "mime", "meta_field", "meta_value", "snippets", "text", "k1", "b",
+        "retrieval", "fusion", "rerank", NULL};
     const char *mode = NULL, *coll = NULL;
     long k = 10;
-    bool prf = false, snip = true;
+    bool prf = false, snip = true, rerank = false;
     size_t qmax = r->s->o.query_bytes_max;
     if (!srv_json_fields(r, o, fields, res) || !srv_json_str(r, o, "query", qmax, &q->query, res) ||
         !srv_json_int(r, o, "k", 1, 1000, &k, res) ||
@@ -486,8 +503,12 @@ static bool search_json(srv_req *r, search_req *q, ken_json_doc **dp, enum MHD_R
         !srv_json_bool(r, o, "snippets", &snip, res) || !srv_json_bool(r, o, "text", &q->text, res) ||
         !srv_json_num(r, o, "k1", 0.01, 10, &q->so.k1, res) ||
         !srv_json_num(r, o, "b", 0, 1, &q->so.b, res) ||
-        !srv_collection(r, coll, &q->so.collection, res))
+        !srv_json_str(r, o, "retrieval", 16, &q->so.mode, res) ||
+        !srv_json_str(r, o, "fusion", 16, &q->so.fusion, res) ||
+        !srv_json_bool(r, o, "rerank", &rerank, res) ||
+        !srv_collection(r, coll, &q->so.collection, res) || !retrieval_ok(r, &q->so, res))
         return false;
+    if (ken_json_get(o, "rerank")) q->so.rerank = rerank ? 1 : -1;
     if (mode && strcmp(mode, "chunks") != 0 && strcmp(mode, "docs") != 0) {
         *res = srv_error(r, 400, "bad_mode", "'mode' is \"chunks\" or \"docs\"");
         return false;
@@ -516,7 +537,11 @@ static bool search_args(srv_req *r, search_req *q, enum MHD_Result *res) {
     q->so.k = (uint32_t)k;
     q->so.docs = mode && strcmp(mode, "docs") == 0;
     q->so.prf = srv_arg(r, "prf") && strcmp(srv_arg(r, "prf"), "1") == 0;
-    return true;
+    q->so.mode = srv_arg(r, "retrieval");
+    q->so.fusion = srv_arg(r, "fusion");
+    const char *rr = srv_arg(r, "rerank");
+    if (rr) q->so.rerank = strcmp(rr, "1") == 0 ? 1 : -1;
+    return retrieval_ok(r, &q->so, res);
 }
 
 static void jw_results(ken_jw *w, const search_req *q, const ken_results *rs) {
@@ -525,6 +550,9 @@ static void jw_results(ken_jw *w, const search_req *q, const ken_results *rs) {
     ken_jw_obj_begin(w);
     ken_jw_key(w, "query"); ken_jw_str(w, q->query);
     ken_jw_key(w, "mode"); ken_jw_str(w, q->so.docs ? "docs" : "chunks");
+    ken_jw_key(w, "retrieval"); ken_jw_str(w, ken_results_mode(rs));
+    ken_jw_key(w, "reranked"); ken_jw_bool(w, ken_results_reranked(rs) != 0);
+    if (ken_results_notice(rs)) { ken_jw_key(w, "notice"); ken_jw_str(w, ken_results_notice(rs)); }
     ken_jw_key(w, "seconds"); ken_jw_num(w, secs);
     ken_jw_key(w, "terms");
     ken_jw_arr_begin(w);
