@@ -492,15 +492,28 @@ int cmd_stats(int argc, char **argv) {
         jstr(cli_db_path);
         printf(",\"schema_version\":%d,\"sources\":%" PRId64 ",\"documents\":%" PRId64
                ",\"chunks\":%" PRId64 ",\"collections\":%" PRId64 ",\"text_bytes\":%" PRId64
-               ",\"file_bytes\":%" PRId64 "}\n",
+               ",\"file_bytes\":%" PRId64 ",\"embeddings\":",
                s.schema_version, s.sources, s.documents, s.chunks, s.collections, s.text_bytes,
                s.file_bytes);
+        ken_embed_stats es;
+        if (ken_kb_embed_status(kb, &es) != KEN_OK || !es.model_name[0]) fputs("null", stdout);
+        else {
+            fputs("{\"model\":", stdout);
+            jstr(es.model_name);
+            printf(",\"dim\":%u,\"vectors\":%" PRIu64 ",\"missing\":%" PRIu64 "}", es.dim,
+                   es.vectors, es.missing);
+        }
+        fputs("}\n", stdout);
     } else {
         printf("store:          %s (schema %d)\nsources:        %" PRId64 "\ndocuments:      %" PRId64
                "\nchunks:         %" PRId64 "\ncollections:    %" PRId64
                "\ntext:           %.2f MB\nfile:           %.2f MB\n",
                cli_db_path, s.schema_version, s.sources, s.documents, s.chunks, s.collections,
                (double)s.text_bytes / 1e6, (double)s.file_bytes / 1e6);
+        ken_embed_stats es;
+        if (ken_kb_embed_status(kb, &es) == KEN_OK && es.model_name[0])
+            printf("embeddings:     %s, dim %u: %" PRIu64 " vectors, %" PRIu64 " chunks without\n",
+                   es.model_name, es.dim, es.vectors, es.missing);
     }
     ken_kb_close(kb);
     return EXIT_OK;
