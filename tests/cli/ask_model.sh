@@ -44,8 +44,8 @@ ken add "$tmp/docs" >/dev/null
 Q="how often should I turn the compost heap and when should I replace a bicycle chain"
 
 # ---------------------------------------------------------------- (a) local
-ken ask --model "$MODEL" --json -k 2 --max-tokens 16 --ctx 1024 "$Q" >"$tmp/local.json"
-ken ask --model "$MODEL" -k 2 --max-tokens 16 --ctx 1024 "$Q" >"$tmp/local.txt"
+ken ask --model "$MODEL" --json -k 2 --max-tokens 16 --ctx 640 "$Q" >"$tmp/local.json"
+ken ask --model "$MODEL" -k 2 --max-tokens 16 --ctx 640 "$Q" >"$tmp/local.txt"
 python3 - "$tmp/local.json" "$tmp/local.txt" <<'EOF'
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -80,20 +80,19 @@ assert not d["found"] and d["model"] is None and d["routing"] == [], d
 assert "know" in d["answer"], d' "$tmp/none.json"
 
 # ---------------------------------------------------------------- (b) server
-start() {   # start NAME MODE: a scripted server; sets URL_NAME
-    local name=$1 mode=$2
-    python3 "$KEN_SRC/tests/cli/scripted_llm.py" --mode "$mode" --fact "two weeks" \
-        --fact "half a percent" --port-file "$tmp/$name.port" --log "$tmp/$name.log" &
+launch() {   # launch NAME MODE: a scripted server in the background
+    python3 "$KEN_SRC/tests/cli/scripted_llm.py" --mode "$2" --fact "two weeks" \
+        --fact "half a percent" --port-file "$tmp/$1.port" --log "$tmp/$1.log" &
     pids+=($!)
-    for _ in $(seq 100); do [ -s "$tmp/$name.port" ] && break; sleep 0.1; done
-    [ -s "$tmp/$name.port" ] || fail "scripted server $name did not start"
-    printf -v "URL_$name" 'http://127.0.0.1:%s/v1' "$(cat "$tmp/$name.port")"
 }
-start good correct
-start swap swap
-start invalid invalid
-start uncited uncited
-start unsure unsure
+url() {   # url NAME: waits for the server's port; sets URL_NAME
+    for _ in $(seq 200); do [ -s "$tmp/$1.port" ] && break; sleep 0.05; done
+    [ -s "$tmp/$1.port" ] || fail "scripted server $1 did not start"
+    printf -v "URL_$1" 'http://127.0.0.1:%s/v1' "$(cat "$tmp/$1.port")"
+}
+launch good correct; launch swap swap; launch invalid invalid; launch uncited uncited
+launch unsure unsure
+for s in good swap invalid uncited unsure; do url $s; done
 
 check() {   # check FILE PYTHON-ASSERTIONS (d = the JSON)
     python3 -c "import json, sys
@@ -193,7 +192,7 @@ r = d["routing"]
 assert r[0]["decision"] == "skip" and "low retrieval confidence" in r[0]["reason"], r
 assert d["escalated"] and d["model"] == "scripted-correct", d'
 # Local small model, scripted large one: the story is ungrounded, so it escalates.
-ken ask --model "$MODEL" -k 2 --max-tokens 8 --ctx 1024 --escalate-backend "$URL_good" \
+ken ask --model "$MODEL" -k 2 --max-tokens 8 --ctx 640 --escalate-backend "$URL_good" \
     --escalate-below 0.3 --json "$Q" >"$tmp/r6.json"
 check "$tmp/r6.json" '
 r = d["routing"]
