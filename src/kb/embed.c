@@ -281,6 +281,37 @@ static void target_free(target_model *t) {
     ken_buf_free(&t->pp);
 }
 
+typedef struct {
+    const char *path;
+    int64_t size, mtime;
+    ken_kb_model_id *out;
+    bool found;
+} known_file;
+
+static int match_file(void *ud, const ken_store_emodel *m) {
+    known_file *k = ud;
+    if (strcmp(m->path, k->path) != 0 || m->file_size != k->size || m->file_mtime != k->mtime)
+        return 0;
+    snprintf(k->out->sha256, sizeof k->out->sha256, "%s", m->sha256);
+    snprintf(k->out->name, sizeof k->out->name, "%s", m->name);
+    k->out->size = m->file_size;
+    k->out->mtime = m->file_mtime;
+    k->found = true;
+    return 1;
+}
+
+/* The model file's identity; a file recorded with the same path, size and
+ * mtime is not hashed again (every `ken add` would re-read the model). */
+static ken_status identity_cached(ken_kb *kb, target_model *t) {
+    struct stat sb;
+    if (stat(t->path, &sb) == 0) {
+        known_file k = {t->path, (int64_t)sb.st_size, (int64_t)sb.st_mtime, &t->id, false};
+        if (kb->store->ops->emodel_list(kb->store, match_file, &k) == KEN_OK && k.found)
+            return KEN_OK;
+    }
+    return ken_kb_model_identity(t->path, &t->id, &kb->err);
+}
+
 /* Opens the configured model and finds or records its row. */
 static ken_status open_target(ken_kb *kb, target_model *t, int64_t *target, int64_t *active) {
     ken_buf b;
@@ -302,7 +333,7 @@ static ken_status open_target(ken_kb *kb, target_model *t, int64_t *target, int6
     if (!ken_model_is_encoder_model(t->m))
         return ken_err_set(&kb->err, KEN_ERR_UNSUPPORTED, "%s is not an encoder (embedding) "
                            "model", t->path);
-    if ((st = ken_kb_model_identity(t->path, &t->id, &kb->err))) return st;
+    if ((st = identity_cached(kb, t))) return st;
     t->id.dim = (uint32_t)ken_model_n_embd(t->m);
     if (t->id.dim == 0 || t->id.dim > KEN_STORE_EMBED_DIM_MAX)
         return ken_err_set(&kb->err, KEN_ERR_UNSUPPORTED, "%s: embedding dimension %u", t->path,
