@@ -426,7 +426,8 @@ static ken_status embed_after(ken_kb *kb, const ken_add_opts *o) {
     if (st) {
         char msg[sizeof kb->err.msg];
         snprintf(msg, sizeof msg, "%s", kb->err.msg);
-        ken_err_set(&kb->err, st, "the documents were stored, but embedding failed: %s", msg);
+        ken_err_set(&kb->err, st, "the documents were stored, but embedding failed: %s (add "
+                    "with --no-embed to skip embedding)", msg);
     }
     return st;
 }
