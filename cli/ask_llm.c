@@ -6,6 +6,7 @@
 #include "ask_llm.h"
 #include "cli.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,6 +157,33 @@ void ask_llm_callbacks(ask_llm_args *a) {
     a->gen.ud = a;
     a->gen.on_route = on_route;
     a->gen.on_text = a->stream && !a->json ? on_text : NULL;
+}
+
+/* ------------------------------------------------------------ Ctrl-C */
+
+static volatile int interrupted;
+static struct sigaction old_sigint;
+
+static void on_sigint(int sig) {
+    if (interrupted) {   /* the second one: end as Ctrl-C normally does */
+        signal(sig, SIG_DFL);
+        raise(sig);
+    }
+    interrupted = 1;
+}
+
+void ask_llm_interrupt(ask_llm_args *a, bool on) {
+    if (on) {
+        interrupted = 0;
+        a->gen.cancel = &interrupted;
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_sigint;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, &old_sigint);
+    } else {
+        sigaction(SIGINT, &old_sigint, NULL);
+    }
 }
 
 /* ------------------------------------------------------------ printing */

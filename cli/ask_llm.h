@@ -32,6 +32,9 @@ bool ask_llm_wanted(ask_llm_args *a);
 int ask_llm_open(const char *cmd, ask_llm_args *a, ken_llm **small, ken_llm **large);
 /* Sets up streaming to stdout and routing messages on stderr in a->gen. */
 void ask_llm_callbacks(ask_llm_args *a);
+/* While on, the first Ctrl-C stops the generation under way (the call
+ * returns KEN_ERR_CANCELLED) and a second one ends the program. */
+void ask_llm_interrupt(ask_llm_args *a, bool on);
 /* Prints the reply: after a streamed answer only the check and sources,
  * else everything; --json: the reply's JSON document. */
 void ask_llm_print(ask_llm_args *a, ken_reply *r);

@@ -88,8 +88,13 @@ static int ask_generated(const char *q, ask_llm_args *a) {
     ken_reply *r = NULL;
     ask_llm_callbacks(a);
     ken_status st = cli_open_ro(&kb);
+    ask_llm_interrupt(a, true);
     if (st == KEN_OK) st = ken_ask_generate(kb, small, large, q, &a->gen, &r);
-    if (st != KEN_OK) rc = cli_fail(kb, st);
+    ask_llm_interrupt(a, false);
+    if (st == KEN_ERR_CANCELLED) {
+        fprintf(stderr, "\nken: cancelled\n");
+        rc = cli_exit_of(st);
+    } else if (st != KEN_OK) rc = cli_fail(kb, st);
     else ask_llm_print(a, r);
     ken_reply_free(r);
     ken_kb_close(kb);

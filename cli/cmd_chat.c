@@ -101,7 +101,13 @@ static int converse(ken_kb *kb, ken_session *s, ask_llm_args *a, bool show_histo
         if (!a->json && a->stream) fputs("ken> ", stdout);
         fflush(stdout);
         ken_reply *r = NULL;
+        ask_llm_interrupt(a, true);
         ken_status st = ken_session_ask(s, small, large, q, &a->gen, &r);
+        ask_llm_interrupt(a, false);
+        if (st == KEN_ERR_CANCELLED) {   /* Ctrl-C: this answer only */
+            fprintf(stderr, "\nken: cancelled (not stored)\n");
+            continue;
+        }
         if (st != KEN_OK) {
             rc = cli_fail(kb, st);
             ken_reply_free(r);
