@@ -92,6 +92,8 @@ typedef struct {
     double min_score;          /* "nothing relevant" threshold (see ken_answer_found);
                                   0: the calibrated default; < 0: always answer */
     const char *collection;
+    const char *mode;          /* retrieval as in ken_search_opts.mode; NULL: the
+                                  store's search.mode (and search.rerank), else bm25 */
 } ken_ask_opts;
 
 typedef struct {

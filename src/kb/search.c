@@ -362,10 +362,31 @@ ken_status ken_ask(ken_kb *kb, const char *question, const ken_ask_opts *opts,
     READ_OPTS(o, opts);
     ken_retrieve_answer_opts ao = {.k = o.k, .max_sentences = o.max_sentences,
                                    .min_score = o.min_score, .collection = o.collection};
+    /* Dense, hybrid or re-ranked retrieval (option or config) feeds the
+     * passages; plain BM25 keeps the answer module's own search. */
+    plan_in pi = {.mode = o.mode};
+    plan p;
+    ken_status st = make_plan(kb, &pi, &p);
+    if (st) return st;
+    ken_retrieve_hits hits = {0};
+    if (p.mode != MODE_BM25 || p.rerank) {
+        ken_retrieve_opts ro = {.k = KEN_MIN(o.k ? o.k : 8, 100), .collection = o.collection,
+                                .no_snippet = true};
+        ken_buf notice;
+        ken_buf_init(&notice, 16384);
+        used u;
+        st = retrieve(kb, question, &ro, &p, false, &hits, &notice, &u);
+        ken_buf_free(&notice);
+        if (st) return st;
+        ao.hits = &hits;
+    }
     ken_answer *a = calloc(1, sizeof *a);
-    if (!a) return ken_err_set(&kb->err, KEN_ERR_NOMEM, "out of memory");
-    ken_status st = ken_retrieve_answer(kb->store, question, strlen(question), &ao, &a->a,
-                                        &kb->err);
+    if (!a) {
+        ken_retrieve_hits_free(&hits);
+        return ken_err_set(&kb->err, KEN_ERR_NOMEM, "out of memory");
+    }
+    st = ken_retrieve_answer(kb->store, question, strlen(question), &ao, &a->a, &kb->err);
+    ken_retrieve_hits_free(&hits);
     if (st == KEN_OK && !(a->v = calloc(a->a.n_cites ? a->a.n_cites : 1, sizeof *a->v)))
         st = ken_err_set(&kb->err, KEN_ERR_NOMEM, "out of memory");
     if (st != KEN_OK) {

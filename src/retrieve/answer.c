@@ -306,13 +306,18 @@ ken_status ken_retrieve_answer(ken_store *s, const char *question, size_t len,
     double lambda = o->lambda > 0 && o->lambda <= 1 ? o->lambda : 0.7;
     ken_retrieve_opts so = {.k = o->k ? o->k : 8, .collection = o->collection, .no_snippet = true};
     if (so.k > 100) so.k = 100;
-    ken_retrieve_hits h;
-    ken_status st = ken_retrieve_search(s, question, len, &so, &h, err);
-    if (st != KEN_OK) return st;
+    ken_retrieve_hits own = {0};
+    const ken_retrieve_hits *hp = o->hits;
+    ken_status st = KEN_OK;
+    if (!hp) {
+        if ((st = ken_retrieve_search(s, question, len, &so, &own, err)) != KEN_OK) return st;
+        hp = &own;
+    }
+    const ken_retrieve_hits h = *hp;   /* read only */
     cand *v = NULL;
     size_t n = 0, sel[20];
     qinfo qi;
-    if (h.n == 0) { st = not_found(out); goto done; }
+    if (h.n == 0 || h.query.n == 0) { st = not_found(out); goto done; }
     if ((st = question_idf(s, &h.query, &qi, err)) != KEN_OK) goto done;
     if ((st = gather(&h, &qi, &v, &n)) != KEN_OK) {
         ken_err_set(err, st, "answer: out of memory");
@@ -329,7 +334,7 @@ ken_status ken_retrieve_answer(ken_store *s, const char *question, size_t len,
 done:
     for (size_t i = 0; i < n; i++) free(v[i].stems);
     free(v);
-    ken_retrieve_hits_free(&h);
+    ken_retrieve_hits_free(&own);
     if (st != KEN_OK) ken_retrieve_answer_free(out);
     return st;
 }

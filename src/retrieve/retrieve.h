@@ -112,6 +112,9 @@ typedef struct {
                                   coverage; 0: the default; < 0: always answer */
     double lambda;             /* MMR trade-off; 0: 0.7 */
     const char *collection;
+    /* Passages retrieved by the caller (dense or hybrid; not owned; their
+     * query terms score the sentences); NULL: a BM25 search of k chunks. */
+    const ken_retrieve_hits *hits;
 } ken_retrieve_answer_opts;
 
 typedef struct {

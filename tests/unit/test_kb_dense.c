@@ -168,6 +168,31 @@ static void test_ingest_and_known_answers(void) {
     ken_kb_close(kb);
 }
 
+/* Extractive answers take their passages from the configured retrieval. */
+static void test_ask_modes(void) {
+    ken_kb *kb = open_kb(false);
+    REQUIRE(kb);
+    const char *modes[] = {"hybrid", "dense", NULL};
+    for (int i = 0; i < 3; i++) {
+        ken_ask_opts o = {.size = sizeof o, .mode = modes[i], .min_score = -1};
+        ken_answer *a = NULL;
+        CHECKF(ken_ask(kb, "where do bees turn nectar into honey", &o, &a) == KEN_OK, "%s",
+               ken_kb_errmsg(kb));
+        REQUIRE(a);
+        CHECK(ken_answer_found(a));
+        CHECK(ken_answer_citations(a) >= 1);
+        bool cited = false;
+        for (size_t j = 0; j < ken_answer_citations(a); j++)
+            cited |= strcmp(ken_answer_citation(a, j)->uri, "b-5.txt") == 0;
+        CHECKF(cited, "mode %s", modes[i] ? modes[i] : "bm25");
+        ken_answer_free(a);
+    }
+    ken_ask_opts bad = {.size = sizeof bad, .mode = "vector"};
+    ken_answer *a = NULL;
+    CHECK(ken_ask(kb, "honey", &bad, &a) == KEN_ERR_INVALID && !a);
+    ken_kb_close(kb);
+}
+
 static void test_persistence_and_damage(void) {
     ken_kb *kb = open_kb(false);
     REQUIRE(kb);
@@ -445,6 +470,6 @@ static void cleanup(void) {
     CHECK(system(cmd) == 0);
 }
 
-TEST_MAIN(setup, test_ingest_and_known_answers, test_persistence_and_damage, test_deletes,
+TEST_MAIN(setup, test_ingest_and_known_answers, test_ask_modes, test_persistence_and_damage, test_deletes,
           test_missing, test_id_reuse, test_switch, test_model_gone_and_changed, test_rerank, test_config,
           test_empty_store, cleanup)
