@@ -39,6 +39,11 @@ const char *ken_chat_detect_format(const char *template_text);
 
 /* The names of the built-in formats, comma-separated (static). */
 const char *ken_chat_formats(void);
+/* The turn markers of a built-in format (static strings; *n of them, NULL
+ * and 0 for an unknown name): a model that writes one as plain text, not as
+ * the special token that ends generation by itself, has finished its turn,
+ * so generation stops there. */
+const char *const *ken_chat_format_stops(const char *format, size_t *n);
 
 typedef struct {
     uint32_t size;                  /* sizeof(ken_chat_opts) */

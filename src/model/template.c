@@ -97,6 +97,31 @@ static const char *const FORMATS = "chatml, llama3, mistral, gemma, phi3, deepse
 
 const char *ken_chat_formats(void) { return FORMATS; }
 
+/* Turn markers of each built-in format: a model that writes them as plain
+ * text (not as the special token, which ends generation by itself) has
+ * finished its turn. */
+const char *const *ken_chat_format_stops(const char *format, size_t *n) {
+    static const char *const chatml[] = {"<|im_end|>", "<|im_start|>"};
+    static const char *const llama3[] = {"<|eot_id|>", "<|start_header_id|>"};
+    static const char *const mistral[] = {"</s>", "[INST]"};
+    static const char *const gemma[] = {"<end_of_turn>", "<start_of_turn>"};
+    static const char *const phi3[] = {"<|end|>", "<|user|>", "<|endoftext|>"};
+    static const char *const deepseek[] = {"<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
+                                           "<\xef\xbd\x9cUser\xef\xbd\x9c>"};
+    static const char *const granite[] = {"<|end_of_text|>", "<|start_of_role|>"};
+    static const struct { const char *name; const char *const *s; size_t n; } tab[] = {
+        {"chatml", chatml, 2}, {"llama3", llama3, 2}, {"mistral", mistral, 2},
+        {"gemma", gemma, 2}, {"phi3", phi3, 3}, {"deepseek", deepseek, 2},
+        {"granite", granite, 2}};
+    for (size_t i = 0; format && i < KEN_ARRAY_LEN(tab); i++)
+        if (strcmp(format, tab[i].name) == 0) {
+            *n = tab[i].n;
+            return tab[i].s;
+        }
+    *n = 0;
+    return NULL;
+}
+
 const char *ken_chat_detect_format(const char *t) {
     if (!t) return "chatml";
     if (strstr(t, "<|im_start|>")) return "chatml";

@@ -5,6 +5,7 @@
  * every chat is answered extractively and the model is "ken-extractive".
  * A key bound to a collection answers from that collection only. */
 #include "server.h"
+#include "ken_chat.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -16,7 +17,8 @@
 #define EMBED_INPUTS_MAX 256
 
 typedef struct {
-    ken_buf prompt;             /* the decoder's prompt (model) */
+    ken_buf msgs;               /* the conversation as a JSON array of {role, content},
+                                   rendered with the model's chat template */
     char *question;             /* the last user message */
     bool use_kb, stream;
     long max_tokens, k;
@@ -31,7 +33,7 @@ typedef struct {
 static void chat_job_free(void *p) {
     chat_job *j = p;
     if (!j) return;
-    ken_buf_free(&j->prompt);
+    ken_buf_free(&j->msgs);
     free(j->question);
     ken_answer_free(j->answer);
     free(j);
@@ -73,7 +75,8 @@ static bool content_text(const ken_json *c, ken_buf *out) {
     return true;
 }
 
-/* Builds a ChatML prompt from the messages and keeps the last user text. */
+/* Keeps the messages as a JSON array for the chat template (a "developer"
+ * message is a system message to a template) and the last user text. */
 static bool chat_messages(srv_req *r, const ken_json *msgs, chat_job *j, enum MHD_Result *res) {
     if (!msgs || msgs->type != KEN_JSON_ARRAY || msgs->n == 0 || msgs->n > MESSAGES_MAX) {
         *res = srv_error(r, 400, "bad_messages", "'messages' must be an array of 1 to %d messages",
@@ -82,6 +85,9 @@ static bool chat_messages(srv_req *r, const ken_json *msgs, chat_job *j, enum MH
     }
     ken_buf text;
     ken_buf_init(&text, r->s->o.body_bytes_max);
+    ken_jw w;
+    ken_jw_init(&w, &j->msgs, 0);
+    ken_jw_arr_begin(&w);
     for (size_t i = 0; i < msgs->n; i++) {
         const ken_json *m = &msgs->kids[i];
         const char *role = ken_json_str(ken_json_get(m, "role"));
@@ -95,15 +101,21 @@ static bool chat_messages(srv_req *r, const ken_json *msgs, chat_job *j, enum MH
                                                     "assistant) and text content", i);
             return false;
         }
-        ken_buf_printf(&j->prompt, "<|im_start|>%s\n%s<|im_end|>\n", role,
-                       text.data ? text.data : "");
+        ken_jw_obj_begin(&w);
+        ken_jw_key(&w, "role"); ken_jw_str(&w, strcmp(role, "developer") ? role : "system");
+        ken_jw_key(&w, "content"); ken_jw_strn(&w, text.data ? text.data : "", text.len);
+        ken_jw_obj_end(&w);
         if (strcmp(role, "user") == 0) {
             free(j->question);
             j->question = ken_strndup(text.data ? text.data : "", text.len);
         }
     }
+    ken_jw_arr_end(&w);
     ken_buf_free(&text);
-    ken_buf_puts(&j->prompt, "<|im_start|>assistant\n");
+    if (ken_jw_status(&w)) {
+        *res = srv_error(r, 500, "nomem", "out of memory");
+        return false;
+    }
     if (!j->question || !*j->question) {
         *res = srv_error(r, 400, "no_user_message", "a user message with text is needed");
         return false;
@@ -171,17 +183,32 @@ static ken_status chat_answer(srv *s, chat_job *j) {
     return st;
 }
 
-/* With a decoder and the knowledge base: the prompt becomes the question
- * with the cited sentences as numbered sources. */
-static void rag_prompt(chat_job *j) {
-    ken_buf_reset(&j->prompt);
-    ken_buf_puts(&j->prompt, "<|im_start|>system\nAnswer from the sources only and cite them "
-                             "as [n].<|im_end|>\n<|im_start|>user\nSources:\n");
+/* With a decoder and the knowledge base: the conversation becomes the
+ * question with the cited sentences as numbered sources. */
+static ken_status rag_messages(chat_job *j) {
+    ken_buf user;
+    ken_buf_init(&user, 0);
+    ken_buf_puts(&user, "Sources:\n");
     for (size_t i = 0; i < ken_answer_citations(j->answer); i++) {
         const ken_citation *c = ken_answer_citation(j->answer, i);
-        ken_buf_printf(&j->prompt, "[%d] %s\n", c->n, c->sentence ? c->sentence : "");
+        ken_buf_printf(&user, "[%d] %s\n", c->n, c->sentence ? c->sentence : "");
     }
-    ken_buf_printf(&j->prompt, "\nQuestion: %s<|im_end|>\n<|im_start|>assistant\n", j->question);
+    ken_buf_printf(&user, "\nQuestion: %s", j->question);
+    ken_buf_reset(&j->msgs);
+    ken_jw w;
+    ken_jw_init(&w, &j->msgs, 0);
+    ken_jw_arr_begin(&w);
+    ken_jw_obj_begin(&w);
+    ken_jw_key(&w, "role"); ken_jw_str(&w, "system");
+    ken_jw_key(&w, "content"); ken_jw_str(&w, "Answer from the sources only and cite them as [n].");
+    ken_jw_obj_end(&w);
+    ken_jw_obj_begin(&w);
+    ken_jw_key(&w, "role"); ken_jw_str(&w, "user");
+    ken_jw_key(&w, "content"); ken_jw_strn(&w, user.data ? user.data : "", user.len);
+    ken_jw_obj_end(&w);
+    ken_jw_arr_end(&w);
+    ken_buf_free(&user);
+    return ken_jw_status(&w) ? KEN_ERR_NOMEM : KEN_OK;
 }
 
 /* ---- one chunk / completion object */
@@ -251,23 +278,42 @@ static int on_token(void *ud, int32_t id, const char *text, size_t len) {
     return ken_now() > g->t_end;
 }
 
+/* The prompt: the model's own chat template over the messages (or the
+ * built-in format it falls back to, as llama.cpp's server does). */
+static ken_status render(srv *s, chat_job *j, char **prompt, size_t *len) {
+    ken_chat_opts co = {.size = sizeof co, .add_generation_prompt = 1};
+    char *warning = NULL, *msg = NULL;
+    ken_status e = ken_chat_render_model(s->o.model_path, &co, j->msgs.data ? j->msgs.data : "[]",
+                                         prompt, len, &warning, &msg);
+    ken_free(warning);
+    ken_free(msg);
+    return e;
+}
+
 static ken_status generate(srv *s, chat_job *j, srv_stream *st, char **out, size_t *out_len,
                            ken_gen_stats *gs) {
+    char *prompt = NULL;
+    size_t plen = 0;
+    ken_status e = render(s, j, &prompt, &plen);
+    if (e) return e;
     ken_ctx_opts co = {.size = sizeof co, .n_threads = 1};
     ken_ctx *ctx = NULL;
     char *msg = NULL;
-    ken_status e = ken_ctx_new(s->model, &co, &ctx, &msg);
+    e = ken_ctx_new(s->model, &co, &ctx, &msg);
     ken_free(msg);
-    if (e) return e;
+    if (e) {
+        ken_free(prompt);
+        return e;
+    }
     gen_cb g = {st, j, ken_now() + s->o.timeout_s};
     ken_gen_opts go = {.size = sizeof go, .max_tokens = (int)j->max_tokens,
                        .temperature = (float)j->temperature, .top_p = (float)j->top_p,
                        .seed = (uint64_t)j->seed, .parse_special = 1, .on_token = on_token,
                        .ud = &g};
-    static const char *const stops[] = {"<|im_end|>", "<|im_start|>"};
-    go.stop = stops, go.n_stop = 2;
-    e = ken_generate(ctx, j->prompt.data, j->prompt.len, &go, out, out_len, gs);
+    go.stop = ken_chat_format_stops(s->chat_format, &go.n_stop);
+    e = ken_generate(ctx, prompt, plen, &go, out, out_len, gs);
     ken_ctx_free(ctx);
+    ken_free(prompt);
     return e;
 }
 
@@ -277,9 +323,9 @@ static void chat_stream(srv_stream *st, void *p) {
     ken_status e = KEN_OK;
     if (j->use_kb || !s->model) e = chat_answer(s, j);
     if (!e && s->model) {
-        if (j->use_kb) rag_prompt(j);
+        if (j->use_kb) e = rag_messages(j);
         ken_gen_stats gs;
-        e = generate(s, j, st, NULL, NULL, &gs);
+        if (!e) e = generate(s, j, st, NULL, NULL, &gs);
     } else if (!e) {
         const char *t = ken_answer_text(j->answer);
         size_t n = strlen(t), i = 0;
@@ -309,8 +355,8 @@ static enum MHD_Result chat_whole(srv_req *r, chat_job *j) {
     ken_status e = KEN_OK;
     if (j->use_kb || !s->model) e = chat_answer(s, j);
     if (!e && s->model) {
-        if (j->use_kb) rag_prompt(j);
-        e = generate(s, j, NULL, &text, &tlen, &gs);
+        if (j->use_kb) e = rag_messages(j);
+        if (!e) e = generate(s, j, NULL, &text, &tlen, &gs);
     }
     enum MHD_Result res;
     if (e) {
@@ -358,7 +404,7 @@ static enum MHD_Result api_chat(srv_req *r) {
     if (!d) return res;
     chat_job *j = calloc(1, sizeof *j);
     if (!j) { ken_json_free(d); return srv_error(r, 500, "nomem", "out of memory"); }
-    ken_buf_init(&j->prompt, r->s->o.body_bytes_max + 4096);
+    ken_buf_init(&j->msgs, r->s->o.body_bytes_max + 4096);
     bool ok = chat_parse(r, ken_json_root(d), j, &res);
     ken_json_free(d);
     if (!ok) { chat_job_free(j); return res; }

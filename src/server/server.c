@@ -4,6 +4,8 @@
  * bodies with a size cap, routing, auth, JSON replies and errors, the
  * streaming helper and graceful shutdown. */
 #include "server.h"
+#include "ken_chat.h"
+#include "gguf/gguf.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -539,6 +541,22 @@ static void name_of(const char *path, char *out, size_t n) {
     snprintf(out, n, "%s", b ? b + 1 : path);
 }
 
+/* The built-in format the model's chat template looks like (its turn
+ * markers end a generation); "chatml" without a template. */
+static const char *chat_format_of(const char *path) {
+    ken_gguf *g = NULL;
+    ken_err e;
+    const char *f = "chatml";
+    ken_gguf_str t = {0};
+    if (ken_gguf_open(path, &g, &e) == KEN_OK && ken_gguf_get_str(g, "tokenizer.chat_template", &t)) {
+        char *text = ken_strndup(t.p, (size_t)t.n);
+        if (text) f = ken_chat_detect_format(text);
+        free(text);
+    }
+    ken_gguf_close(g);
+    return f;
+}
+
 static ken_status load_models(srv *s, ken_err *err) {
     char *msg = NULL;
     if (s->o.model_path) {
@@ -553,6 +571,7 @@ static ken_status load_models(srv *s, ken_err *err) {
             name_of(s->o.model_path, s->emb_name, sizeof s->emb_name);
         } else {
             name_of(s->o.model_path, s->model_name, sizeof s->model_name);
+            s->chat_format = chat_format_of(s->o.model_path);
         }
     }
     if (s->o.embed_model_path) {

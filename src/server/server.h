@@ -41,6 +41,7 @@ typedef struct srv {
     ken_model *model;           /* decoder (chat) or NULL */
     ken_model *emb;             /* encoder (embeddings) or NULL */
     pthread_mutex_t model_mu;   /* contexts are created per request; the model is shared */
+    const char *chat_format;    /* the built-in format the decoder's template looks like */
     char model_name[128];
     char emb_name[128];
     char web_dir[4096];

@@ -4,7 +4,9 @@
 # through the HTTP backend exactly as the local backend answers from the same
 # files (greedy, same token budget), for chat and embeddings; a wrong key
 # fails with the server's 401 and is never printed; nothing listening fails
-# with a clear message.
+# with a clear message. A model whose chat template is not ChatML (phi-3's)
+# answers over `ken serve` as locally too: the server renders the model's
+# own template.
 set -euo pipefail
 
 : "${KEN_BIN:?KEN_BIN must point at the ken binary}"
@@ -84,4 +86,25 @@ rc=$?
 set -e
 [ "$rc" -eq 2 ] || fail "exit $rc when nothing listens"
 grep -q "cannot connect to $URL" "$tmp/e" || fail "message: $(cat "$tmp/e")"
+
+# a phi-3 template (not ChatML): the same reply through ken serve
+"$KEN_BIN" model random --arch llama --vocab "$KEN_FIXTURES/tokenizer/ggml-vocab-phi-3.gguf" \
+    --seed 5 -o "$tmp/phi.gguf" >/dev/null
+"$KEN_BIN" model info "$tmp/phi.gguf" | grep -q "chat template *yes" || fail "phi-3 model has no template"
+"$KEN_BIN" serve --no-auth --listen 127.0.0.1:0 --model "$tmp/phi.gguf" 2>"$tmp/log" &
+pid=$!
+for _ in $(seq 1 400); do
+    grep -q "serving" "$tmp/log" 2>/dev/null && break
+    kill -0 "$pid" 2>/dev/null || { cat "$tmp/log" >&2; fail "server exited"; }
+    sleep 0.05
+done
+URL="http://127.0.0.1:$(sed -n 's/.*http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/log")/v1"
+"$KEN_BIN" llm chat --model "$tmp/phi.gguf" --threads 1 --max-tokens 24 --system "Be brief." \
+    "Name a bird." >"$tmp/local.txt" || fail "local phi chat"
+"$KEN_BIN" llm chat --backend "$URL" --max-tokens 24 --system "Be brief." "Name a bird." \
+    >"$tmp/http.txt" 2>"$tmp/err" || { cat "$tmp/err" >&2; fail "http phi chat"; }
+[ "$(wc -c <"$tmp/local.txt")" -gt 5 ] || fail "empty phi reply"
+cmp -s "$tmp/local.txt" "$tmp/http.txt" ||
+    fail "phi-3 replies differ: local '$(cat "$tmp/local.txt")' http '$(cat "$tmp/http.txt")'"
+kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
 echo "ok"
