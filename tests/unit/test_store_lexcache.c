@@ -167,11 +167,12 @@ static void test_equal_to_fts5(void) {
         NULL, "ken_bm25(1.2, 0.75)", "ken_bm25(0.9, 0.4, 1, 0.5, 2)", "ken_bm25(2, 1, -1, 0)",
         "ken_bm25(0, 0)", "ken_bm25()", "KEN_BM25(1.5, 0.3, 0.25, 3.5, 1, 1, 1, 1)",
     };
-    static const int64_t ks[] = {1, 3, 10, 57, 100000};
+    static const int64_t ks[] = {1, 3, 10, 57, 100000};   /* the last: all of them */
     int n = 0;
     for (size_t m = 0; m < KEN_ARRAY_LEN(matches); m++)
         for (size_t r = 0; r < KEN_ARRAY_LEN(ranks); r++)
             for (size_t k = 0; k < KEN_ARRAY_LEN(ks); k++) {
+                if (ks[k] > 1000 && r % 3 != 0) continue;    /* keeps the test short */
                 ken_store_search_q q = {.match = matches[m], .rank = ranks[r], .limit = ks[k]};
                 compare(fast, slow, &q, true);
                 n++;
