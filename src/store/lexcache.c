@@ -207,6 +207,7 @@ ken_status ken_store_lexcache_open(sqlite3 *db, const char *path, ken_store_lexc
     if (!lc) return ken_err_set(err, KEN_ERR_NOMEM, "store: lexcache: out of memory");
     lc->db = db;
     lc->norm_version = -1;
+    lc->n_rank_val = -1;     /* no rank string evaluated yet */
     ken_status r = tokenizer_open(lc, err);
     if (!r && sqlite3_prepare_v3(db, "SELECT CAST(value AS INTEGER) FROM config WHERE key = '"
                                      VERSION_KEY "'", -1, SQLITE_PREPARE_PERSISTENT,
