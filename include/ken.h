@@ -63,6 +63,7 @@ typedef struct {
     const char *path;   /* store file; required */
     int create;         /* create the file (and its folder) if missing */
     int readonly;
+    int lexcache;       /* BM25 searches from an in-memory index (long-lived handles) */
 } ken_kb_opts;
 
 /* Opens a knowledge base. On failure *out is still set when a handle could be

@@ -4,6 +4,7 @@
 # line per level with throughput, p50/p99 latency and failed requests.
 # The corpus is the ingest benchmark's (ken-bench-ingest --dir keeps it).
 # usage: bench/serve/run.sh KEN_BIN BENCH_INGEST_BIN [MB=30] [SECONDS=10] [LEVELS=1,8,32] [THREADS=4]
+# MODES="lexcache fts5" (default: both, in that order) picks the search paths.
 set -euo pipefail
 KEN=${1:?ken binary}; INGEST=${2:?ken-bench-ingest binary}
 MB=${3:-30}; SECS=${4:-10}; LEVELS=${5:-1,8,32}; THREADS=${6:-4}
@@ -20,11 +21,19 @@ mkdir -p "$tmp/corpus"
 find "$tmp/corpus/corpus" -type f | sort | head -50 | xargs cat | grep -v '^#' |
     awk 'NF >= 3 && NR % 97 == 0 { print $1, $2, $3 }' | tr -d '.,;:' | head -500 >"$tmp/queries"
 KEY=$("$KEN" key create --scope read)
-"$KEN" serve --listen 127.0.0.1:0 --threads "$THREADS" 2>"$tmp/log" &
-pid=$!
-for _ in $(seq 1 400); do grep -q serving "$tmp/log" 2>/dev/null && break; sleep 0.05; done
-PORT=$(sed -n 's/.*http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/log")
 echo "corpus: $MB MB; $("$KEN" stats 2>/dev/null | tr '\n' ' ')"
 echo "queries: $(wc -l <"$tmp/queries"); server threads: $THREADS; $SECS s per level"
-node "$here/load.mjs" "http://127.0.0.1:$PORT" "$KEY" "$tmp/queries" "$SECS" "$LEVELS"
-kill -TERM "$pid"; wait "$pid"; pid=
+# One server per mode: the in-memory BM25 index (lexcache, the default) and
+# the FTS5 path (KEN_LEXCACHE=0), in the same run. A 1 s warm-up first (the
+# index is built by the first search).
+for mode in ${MODES:-lexcache fts5}; do
+    lx=1; [ "$mode" = fts5 ] && lx=0
+    KEN_LEXCACHE=$lx "$KEN" serve --listen 127.0.0.1:0 --threads "$THREADS" 2>"$tmp/log" &
+    pid=$!
+    for _ in $(seq 1 400); do grep -q serving "$tmp/log" 2>/dev/null && break; sleep 0.05; done
+    PORT=$(sed -n 's/.*http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/log")
+    node "$here/load.mjs" "http://127.0.0.1:$PORT" "$KEY" "$tmp/queries" 1 1 >/dev/null
+    echo "mode: $mode (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+    node "$here/load.mjs" "http://127.0.0.1:$PORT" "$KEY" "$tmp/queries" "$SECS" "$LEVELS"
+    kill -TERM "$pid"; wait "$pid" || true; pid=
+done

@@ -29,6 +29,8 @@ ken_status ken_kb_open(const ken_kb_opts *opts, ken_kb **out) {
     }
     ken_store_opts so = {.path = opts->path, .create = opts->create != 0,
                          .readonly = opts->readonly != 0};
+    if (opts->size >= offsetof(ken_kb_opts, lexcache) + sizeof opts->lexcache)
+        so.lexcache = opts->lexcache != 0;
     return ken_store_open(&so, &kb->store, &kb->err);
 }
 

@@ -594,7 +594,11 @@ static ken_status open_slots(srv *s, ken_err *err) {
     s->slots = calloc((size_t)s->n_slots, sizeof *s->slots);
     if (!s->slots) return ken_err_set(err, KEN_ERR_NOMEM, "out of memory");
     for (int i = 0; i < s->n_slots; i++) {
-        ken_kb_opts ko = {.size = sizeof ko, .path = s->o.db_path, .create = 1};
+        /* The in-memory BM25 index (one per file, shared by the slots);
+         * KEN_LEXCACHE=0 turns it off (to compare with FTS5). */
+        const char *lx = getenv("KEN_LEXCACHE");
+        ken_kb_opts ko = {.size = sizeof ko, .path = s->o.db_path, .create = 1,
+                          .lexcache = !(lx && strcmp(lx, "0") == 0)};
         ken_status st = ken_kb_open(&ko, &s->slots[i].kb);
         if (st)
             return ken_err_set(err, st, "%s", s->slots[i].kb ? ken_kb_errmsg(s->slots[i].kb)

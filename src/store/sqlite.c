@@ -22,6 +22,7 @@
  * commits (never corrupting the file); the WAL is synced at checkpoints. */
 #include "store/store.h"
 #include "store/sqlite_int.h"
+#include "store/lexcache.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -279,6 +280,7 @@ typedef struct {
     bool in_tx, readonly;
     int64_t fail_after;          /* test hook: the n-th step from now fails */
     bool injected;
+    ken_store_lexcache *lex;     /* BM25 accelerator, when enabled (lexcache.c) */
 } sq;
 
 static const ken_store_ops sqlite_ops;
@@ -1013,7 +1015,7 @@ static int bm25_prepare(const Fts5ExtensionApi *api, Fts5Context *fts, bm25_data
     for (int i = 0; i < np && rc == SQLITE_OK; i++) {
         sqlite3_int64 hits = 0;
         rc = api->xQueryPhrase(fts, i, &hits, count_rows);
-        d->idf[i] = log(1.0 + ((double)rows - (double)hits + 0.5) / ((double)hits + 0.5));
+        d->idf[i] = ken_store_bm25_idf((double)rows, (double)hits);
     }
     if (rc == SQLITE_OK) rc = api->xSetAuxdata(fts, d, sqlite3_free);
     else sqlite3_free(d);
@@ -1044,11 +1046,12 @@ static void ken_bm25(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_cont
         rc = api->xInst(fts, i, &phrase, &col, &off);
         if (rc == SQLITE_OK && phrase >= 0 && phrase < d->n_phrase) d->freq[phrase] += 1;
     }
-    double score = 0, norm = k1 * (1 - b + b * (double)dl / d->avgdl);
+    /* The arithmetic lives in lexcache.c, shared with the accelerator. */
+    double score = 0, norm = ken_store_bm25_norm(k1, b, (double)dl, d->avgdl);
     for (int i = 0; i < d->n_phrase; i++) {
         double w = 2 + i < n_val ? sqlite3_value_double(val[2 + i]) : 1.0;
         double f = d->freq[i];
-        if (f > 0 && w == w) score += w * d->idf[i] * f * (k1 + 1) / (f + norm);
+        if (f > 0 && w == w) score += ken_store_bm25_term(w, d->idf[i], f, k1, norm);
     }
     if (rc != SQLITE_OK) sqlite3_result_error_code(ctx, rc);
     else sqlite3_result_double(ctx, -score);
@@ -1147,14 +1150,14 @@ static ken_status top_sql(const ken_store_search_q *f, ken_buf *sql) {
                               " AND (?6 IS NULL OR substr(d.uri, 1, length(?6)) = ?6)"
                               " AND (?7 IS NULL OR d.mime = ?7)"
                               " AND (?8 IS NULL OR CAST(json_extract(d.meta, ?8) AS TEXT) = ?9)"
-                              " ORDER BY r LIMIT ?10");
+                              " ORDER BY r, chunks_fts.rowid LIMIT ?10");
     else if (!r)
         r = ken_buf_puts(sql, " FROM chunks_fts WHERE chunks_fts MATCH ?1"
-                              " ORDER BY r LIMIT ?10");
+                              " ORDER BY r, chunks_fts.rowid LIMIT ?10");
     return r;
 }
 
-typedef struct { int64_t id; double score; } top_row;
+typedef ken_store_lexrow top_row;   /* chunk id, score */
 
 /* Step 1: rowids and scores of the best `limit` rows. */
 static ken_status top_rank(sq *q, const ken_store_search_q *f, top_row **out, size_t *n) {
@@ -1227,7 +1230,10 @@ static ken_status top_hit(sq *q, const ken_store_search_q *f, const top_row *row
 static ken_status search_top(sq *q, const ken_store_search_q *f, ken_store_hit_fn fn, void *ud) {
     top_row *v;
     size_t n;
-    ken_status r = top_rank(q, f, &v, &n);
+    /* The in-memory accelerator when enabled and able, else FTS5. */
+    ken_status r = q->lex ? ken_store_lexcache_rank(q->lex, f, &v, &n, &q->base.err)
+                          : KEN_ERR_UNSUPPORTED;
+    if (r == KEN_ERR_UNSUPPORTED) r = top_rank(q, f, &v, &n);
     int stop = 0;
     for (size_t i = 0; i < n && !r && !stop; i++) r = top_hit(q, f, &v[i], fn, ud, &stop);
     free(v);
@@ -1571,6 +1577,7 @@ static ken_status sq_turn_list(ken_store *s, int64_t session_id, ken_store_turn_
 static void sq_close(ken_store *s) {
     sq *q = (sq *)s;
     if (!q) return;
+    ken_store_lexcache_close(q->lex);
     for (int i = 0; i < Q_N; i++) sqlite3_finalize(q->stmt[i]);
     sqlite3_close_v2(q->db);    /* rolls back an open transaction */
     free(q);
@@ -1676,6 +1683,8 @@ static ken_status setup(sq *q, const char *path) {
         r = exec(q, "PRAGMA journal_mode = WAL", "enabling WAL");
         if (!r) r = exec(q, "PRAGMA synchronous = NORMAL", "setting synchronous");
         if (!r && version < SCHEMA_MAX) r = migrate(q, path);
+        /* Writes bump the counter the BM25 accelerators watch (lexcache.h). */
+        if (!r) r = ken_store_lexcache_triggers(q->db, &q->base.err);
     }
     if (r) return r;
     int64_t gen = 0;
@@ -1713,7 +1722,7 @@ ken_status ken_store_open_sqlite(const ken_store_opts *opts, ken_store **out, ke
     if (rc != SQLITE_OK)
         r = ken_err_set(err, status_of(rc), "store '%s': cannot open: %s", path,
                         q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc));
-    else if ((r = setup(q, path)))
+    else if ((r = setup(q, path)) || (opts->lexcache && (r = ken_store_lexcache_enable(&q->base))))
         ken_err_set(err, r, "%s", q->base.err.msg);
     if (r) {
         sq_close(&q->base);
@@ -1721,6 +1730,23 @@ ken_status ken_store_open_sqlite(const ken_store_opts *opts, ken_store **out, ke
     }
     *out = &q->base;
     return KEN_OK;
+}
+
+ken_status ken_store_lexcache_enable(ken_store *s) {
+    KEN_ASSERT(s);
+    if (s->ops != &sqlite_ops)
+        return ken_err_set(&s->err, KEN_ERR_UNSUPPORTED, "store: the BM25 accelerator needs the "
+                           "SQLite backend");
+    sq *q = (sq *)s;
+    if (q->lex) return KEN_OK;
+    const char *path = sqlite3_db_filename(q->db, "main");
+    return ken_store_lexcache_open(q->db, path ? path : "", &q->lex, &s->err);
+}
+
+bool ken_store_lexcache_stats_get(ken_store *s, ken_store_lexcache_stats *out) {
+    if (!s || s->ops != &sqlite_ops || !((sq *)s)->lex) return false;
+    ken_store_lexcache_stat(((sq *)s)->lex, out);
+    return true;
 }
 
 static const ken_store_ops sqlite_ops = {

@@ -279,6 +279,7 @@ struct ken_store {
 typedef struct {
     const char *path;      /* SQLite: the file */
     bool create, readonly;
+    bool lexcache;         /* SQLite: BM25 accelerator (ken_store_lexcache_enable) */
 } ken_store_opts;
 
 /* Opens the default backend for the path (SQLite). Newer schema -> a
@@ -289,6 +290,22 @@ ken_status ken_store_open_sqlite(const ken_store_opts *opts, ken_store **out, ke
 /* Test hook (fault injection): makes the n-th statement step from now on
  * fail as an I/O error (once); 0 disables. SQLite backend only. */
 void ken_store_sqlite_fail_after(ken_store *s, int64_t n);
+
+/* The in-memory BM25 accelerator (lexcache.c) for long-lived handles (the
+ * server): lexical searches with a limit are ranked from an index in
+ * memory, shared by the handles of the process on the same file and rebuilt
+ * after writes; exact same scores and top-k as FTS5, which stays the path
+ * for what it cannot answer. Costs a build (~seconds per 100 MB of text)
+ * and memory; one-shot CLI handles leave it off. SQLite backend only. */
+typedef struct {
+    int64_t version;                  /* change counter of the shared index; -1: none */
+    int64_t chunks, terms, postings, bytes;
+    double build_s;                   /* the last build of the shared index */
+    int64_t builds, answered, fallbacks;   /* by this handle */
+} ken_store_lexcache_stats;
+ken_status ken_store_lexcache_enable(ken_store *s);
+/* false when the handle has no accelerator. */
+bool ken_store_lexcache_stats_get(ken_store *s, ken_store_lexcache_stats *out);
 
 static inline const char *ken_store_errmsg(const ken_store *s) { return s->err.msg; }
 static inline void ken_store_close(ken_store *s) { if (s) s->ops->close(s); }

@@ -95,6 +95,20 @@ ken rm honeybee >/dev/null
 ken search --json -k 42 --mode dense -- "$text" >"$tmp/s.json" 2>/dev/null
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["count"] == 41 and all(r["ext_id"] != "honeybee" for r in d["results"]), d["count"]' "$tmp/s.json"
 
+# --- sync: a vanished file's vectors go with it
+mkdir -p "$tmp/notes"
+printf 'Kelp forests grow along cold rocky coasts.\n' >"$tmp/notes/kelp.txt"
+printf 'Lighthouses warn ships away from dangerous rocks.\n' >"$tmp/notes/light.txt"
+ken sync "$tmp/notes" >/dev/null
+n1=$(ken embed --status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["vectors"])')
+rm "$tmp/notes/light.txt"
+ken sync "$tmp/notes" >/dev/null
+n2=$(ken embed --status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["vectors"])')
+[ $((n1 - n2)) = 1 ] || fail "sync: vectors $n1 -> $n2"
+ken search --json -k 50 --mode dense "Lighthouses warn ships away from dangerous rocks." >"$tmp/s.json" 2>/dev/null
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert all("light.txt" not in r["uri"] for r in d["results"]), d' "$tmp/s.json"
+ken rm "$tmp/notes/" >/dev/null
+
 # --- --no-embed, then ken embed --missing
 printf '{"_id": "late", "title": "Late", "text": "A document added without embedding."}\n' >"$tmp/late.jsonl"
 ken add --no-embed "$tmp/late.jsonl" >/dev/null

@@ -1,0 +1,907 @@
+/* lexcache.c: the in-memory BM25 accelerator of the SQLite store (see
+ * lexcache.h for what it answers and how it stays fresh).
+ *
+ * Index (a snapshot, immutable once built, reference-counted):
+ *   chunks   sorted by rowid: rowid, length in tokens (all columns, as
+ *            FTS5's xColumnSize(-1)), document index
+ *   docs     collection, uri, mime (for exact filters)
+ *   terms    open-addressing hash of the token bytes -> term id; per term
+ *            the document frequency and its postings
+ *   postings per term, in chunk order, varints: (gap << 1 | tf == 1), then
+ *            tf when it is not 1 (most are 1: one byte per posting)
+ * Ranking is term at a time into a per-handle accumulator (phrases in query
+ * order, so each chunk's score is summed in the same order as ken_bm25
+ * sums it), then a bounded heap keeps the best k that pass the filters. */
+#include "store/lexcache.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#define FTS5_MAX_TOKEN_SIZE 32768         /* FTS5 truncates longer tokens to this */
+#define LEX_CHUNKS_MAX ((size_t)1 << 28)
+#define LEX_TERMS_MAX ((size_t)1 << 28)
+#define LEX_PHRASES_MAX 256
+#define LEX_RANK_BYTES_MAX 4096
+#define VERSION_KEY "store.lex_version"
+
+/* ------------------------------------------------------------ BM25 pieces */
+
+double ken_store_bm25_idf(double rows, double hits) {
+    return log(1.0 + (rows - hits + 0.5) / (hits + 0.5));
+}
+
+double ken_store_bm25_norm(double k1, double b, double dl, double avgdl) {
+    return k1 * (1 - b + b * dl / avgdl);
+}
+
+double ken_store_bm25_term(double w, double idf, double f, double k1, double norm) {
+    return w * idf * f * (k1 + 1) / (f + norm);
+}
+
+/* ------------------------------------------------------------ triggers */
+
+#define BUMP "BEGIN INSERT INTO config(key, value) VALUES('" VERSION_KEY "', '1')" \
+             " ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1; END;"
+
+ken_status ken_store_lexcache_triggers(sqlite3 *db, ken_err *err) {
+    static const char sql[] =
+        "CREATE TEMP TRIGGER IF NOT EXISTS ken_lex_ins AFTER INSERT ON main.documents " BUMP
+        "CREATE TEMP TRIGGER IF NOT EXISTS ken_lex_del AFTER DELETE ON main.documents " BUMP
+        "CREATE TEMP TRIGGER IF NOT EXISTS ken_lex_upd AFTER UPDATE OF collection, uri, mime,"
+        " title, text ON main.documents " BUMP;
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    ken_status r = KEN_OK;
+    if (rc != SQLITE_OK)
+        r = ken_err_set(err, KEN_ERR_STORE, "store: installing the change-counter triggers: %s",
+                        msg ? msg : sqlite3_errstr(rc));
+    sqlite3_free(msg);
+    return r;
+}
+
+/* ------------------------------------------------------------ snapshot */
+
+typedef struct {
+    int refs;                        /* under the entry's mutex */
+    int64_t version;
+    uint32_t n_chunks, n_docs, n_terms;
+    int64_t total_tokens, n_postings;
+    double avgdl, build_s;
+    size_t bytes;
+    int64_t *rowid;                  /* per chunk, ascending */
+    uint32_t *dl, *doc;              /* per chunk */
+    uint32_t *coll, *uri, *mime;     /* per doc: offsets into strs; mime UINT32_MAX: NULL */
+    bool uri_all_utf8;               /* else uri_prefix filters go to FTS5 */
+    char *strs;
+    uint32_t *term_str, *term_len, *term_df;
+    uint64_t *post_off;              /* n_terms + 1 */
+    uint8_t *post;
+    uint32_t *table, table_mask;     /* term id + 1, 0 = empty */
+} snap;
+
+static void snap_free(snap *s) {
+    if (!s) return;
+    free(s->rowid); free(s->dl); free(s->doc);
+    free(s->coll); free(s->uri); free(s->mime);
+    free(s->strs);
+    free(s->term_str); free(s->term_len); free(s->term_df);
+    free(s->post_off); free(s->post); free(s->table);
+    free(s);
+}
+
+static uint32_t term_find(const snap *s, const char *t, size_t n) {
+    if (!s->table) return UINT32_MAX;
+    uint32_t h = (uint32_t)ken_hash64(t, n) & s->table_mask;
+    for (;;) {
+        uint32_t id = s->table[h];
+        if (id == 0) return UINT32_MAX;
+        id--;
+        if (s->term_len[id] == n && memcmp(s->strs + s->term_str[id], t, n) == 0) return id;
+        h = (h + 1) & s->table_mask;
+    }
+}
+
+/* ------------------------------------------------------------ registry */
+
+typedef struct entry {
+    struct entry *next;
+    dev_t dev;
+    ino_t ino;
+    int handles;
+    pthread_mutex_t mu;
+    snap *cur;
+    bool building;
+    int64_t failed_version;          /* a build at this version failed: do not retry */
+} entry;
+
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static entry *reg_head;
+
+static entry *entry_get(dev_t dev, ino_t ino) {
+    pthread_mutex_lock(&reg_mu);
+    entry *e = reg_head;
+    while (e && !(e->dev == dev && e->ino == ino)) e = e->next;
+    if (!e && (e = calloc(1, sizeof *e))) {
+        e->dev = dev;
+        e->ino = ino;
+        e->failed_version = -1;
+        pthread_mutex_init(&e->mu, NULL);
+        e->next = reg_head;
+        reg_head = e;
+    }
+    if (e) e->handles++;
+    pthread_mutex_unlock(&reg_mu);
+    return e;
+}
+
+static void entry_put(entry *e) {
+    pthread_mutex_lock(&reg_mu);
+    if (--e->handles > 0) {
+        pthread_mutex_unlock(&reg_mu);
+        return;
+    }
+    for (entry **p = &reg_head; *p; p = &(*p)->next)
+        if (*p == e) { *p = e->next; break; }
+    pthread_mutex_unlock(&reg_mu);
+    /* No handle is left, so no search holds a snapshot. */
+    snap_free(e->cur);
+    pthread_mutex_destroy(&e->mu);
+    free(e);
+}
+
+static void snap_release(entry *e, snap *s) {
+    pthread_mutex_lock(&e->mu);
+    bool gone = --s->refs == 0;
+    pthread_mutex_unlock(&e->mu);
+    if (gone) snap_free(s);
+}
+
+/* ------------------------------------------------------------ handle */
+
+struct ken_store_lexcache {
+    sqlite3 *db;
+    entry *e;
+    fts5_tokenizer tk;
+    Fts5Tokenizer *tok;
+    sqlite3_stmt *st_version;
+    /* scratch, per query, sized to the snapshot */
+    double *acc, *norm;
+    uint32_t *mark, *touched, epoch, cap;
+    int64_t norm_version;
+    double norm_k1, norm_b;
+    /* the last rank string and its values, evaluated by SQLite like FTS5 does */
+    char rank[LEX_RANK_BYTES_MAX + 1];
+    double rank_val[LEX_PHRASES_MAX + 2];
+    int n_rank_val;
+    int64_t builds, answered, fallbacks;
+};
+
+static ken_status tokenizer_open(ken_store_lexcache *lc, ken_err *err) {
+    fts5_api *api = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(lc->db, "SELECT fts5(?1)", -1, &st, NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_pointer(st, 1, (void *)&api, "fts5_api_ptr", NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_step(st) == SQLITE_ROW ? SQLITE_OK : SQLITE_ERROR;
+    sqlite3_finalize(st);
+    void *ud = NULL;
+    if (rc == SQLITE_OK && api) rc = api->xFindTokenizer(api, "porter", &ud, &lc->tk);
+    /* As FTS5 reads tokenize='porter unicode61 remove_diacritics 2'. */
+    const char *args[] = {"unicode61", "remove_diacritics", "2"};
+    if (rc == SQLITE_OK && api) rc = lc->tk.xCreate(ud, args, 3, &lc->tok);
+    if (rc != SQLITE_OK || !api || !lc->tok)
+        return ken_err_set(err, KEN_ERR_UNSUPPORTED, "store: lexcache: no FTS5 porter tokenizer");
+    return KEN_OK;
+}
+
+ken_status ken_store_lexcache_open(sqlite3 *db, const char *path, ken_store_lexcache **out,
+                                   ken_err *err) {
+    *out = NULL;
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return ken_err_set(err, KEN_ERR_IO, "store: lexcache: cannot stat '%s'", path);
+    ken_store_lexcache *lc = calloc(1, sizeof *lc);
+    if (!lc) return ken_err_set(err, KEN_ERR_NOMEM, "store: lexcache: out of memory");
+    lc->db = db;
+    lc->norm_version = -1;
+    lc->n_rank_val = -1;     /* no rank string evaluated yet */
+    ken_status r = tokenizer_open(lc, err);
+    if (!r && sqlite3_prepare_v3(db, "SELECT CAST(value AS INTEGER) FROM config WHERE key = '"
+                                     VERSION_KEY "'", -1, SQLITE_PREPARE_PERSISTENT,
+                                 &lc->st_version, NULL) != SQLITE_OK)
+        r = ken_err_set(err, KEN_ERR_STORE, "store: lexcache: %s", sqlite3_errmsg(db));
+    if (!r && !(lc->e = entry_get(sb.st_dev, sb.st_ino)))
+        r = ken_err_set(err, KEN_ERR_NOMEM, "store: lexcache: out of memory");
+    if (r) {
+        ken_store_lexcache_close(lc);
+        return r;
+    }
+    *out = lc;
+    return KEN_OK;
+}
+
+void ken_store_lexcache_close(ken_store_lexcache *lc) {
+    if (!lc) return;
+    if (lc->tok) lc->tk.xDelete(lc->tok);
+    sqlite3_finalize(lc->st_version);
+    if (lc->e) entry_put(lc->e);
+    free(lc->acc); free(lc->norm); free(lc->mark); free(lc->touched);
+    free(lc);
+}
+
+void ken_store_lexcache_stat(ken_store_lexcache *lc, ken_store_lexcache_stats *out) {
+    memset(out, 0, sizeof *out);
+    out->version = -1;
+    out->builds = lc->builds;
+    out->answered = lc->answered;
+    out->fallbacks = lc->fallbacks;
+    pthread_mutex_lock(&lc->e->mu);
+    const snap *s = lc->e->cur;
+    if (s) {
+        out->version = s->version;
+        out->chunks = s->n_chunks;
+        out->terms = s->n_terms;
+        out->postings = s->n_postings;
+        out->bytes = (int64_t)s->bytes;
+        out->build_s = s->build_s;
+    }
+    pthread_mutex_unlock(&lc->e->mu);
+}
+
+/* The change counter as this connection sees it now (0 before any write). */
+static ken_status read_version(ken_store_lexcache *lc, int64_t *v, ken_err *err) {
+    *v = 0;
+    int rc = sqlite3_step(lc->st_version);
+    if (rc == SQLITE_ROW) *v = sqlite3_column_int64(lc->st_version, 0);
+    sqlite3_reset(lc->st_version);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return ken_err_set(err, KEN_ERR_STORE, "store: lexcache: reading the change counter: %s",
+                           sqlite3_errmsg(lc->db));
+    return KEN_OK;
+}
+
+/* ------------------------------------------------------------ build */
+
+typedef struct { uint32_t term, tf; } tl_ent;
+
+/* The index being read: chunks in read order (by document), each with its
+ * (term, tf) list in tl; terms interned in a growing hash. */
+typedef struct {
+    ken_store_lexcache *lc;
+    ken_buf strs;                        /* term bytes and document strings */
+    uint32_t *term_str, *term_len, *last, *pos, *table, table_mask;
+    size_t n_terms, cap_terms;
+    int64_t *rowid;
+    uint32_t *dl, *doc, *tl_off, *tl_n;
+    size_t n_chunks, cap_chunks;
+    tl_ent *tl;
+    size_t n_tl, cap_tl;
+    uint32_t *coll, *uri, *mime;
+    size_t n_docs, cap_docs;
+    bool uri_all_utf8, nomem;
+    uint32_t col_tokens, cur;
+    int64_t total;
+} builder;
+
+static bool resize(void *pp, size_t n, size_t elem) {
+    void **p = pp;
+    void *q = realloc(*p, n && elem ? n * elem : 1);
+    if (!q) return false;
+    *p = q;
+    return true;
+}
+
+static bool table_grow(builder *b) {
+    size_t size = b->table ? (size_t)b->table_mask + 1 : 1024;
+    if (b->table && (b->n_terms + 1) * 2 <= size) return true;
+    size_t ns = b->table ? size * 2 : size;
+    uint32_t *t = calloc(ns, sizeof *t);
+    if (!t) return false;
+    for (size_t id = 0; id < b->n_terms; id++) {
+        uint32_t h = (uint32_t)ken_hash64(b->strs.data + b->term_str[id], b->term_len[id]) &
+                     (uint32_t)(ns - 1);
+        while (t[h]) h = (h + 1) & (uint32_t)(ns - 1);
+        t[h] = (uint32_t)id + 1;
+    }
+    free(b->table);
+    b->table = t;
+    b->table_mask = (uint32_t)(ns - 1);
+    return true;
+}
+
+/* The id of token t[0..n), added when new; UINT32_MAX when out of memory. */
+static uint32_t intern(builder *b, const char *t, size_t n) {
+    uint32_t hash = (uint32_t)ken_hash64(t, n);
+    uint32_t h = hash & b->table_mask;
+    for (uint32_t id; (id = b->table[h]) != 0; h = (h + 1) & b->table_mask)
+        if (b->term_len[id - 1] == n && memcmp(b->strs.data + b->term_str[id - 1], t, n) == 0)
+            return id - 1;
+    if (b->n_terms >= LEX_TERMS_MAX || !table_grow(b)) return UINT32_MAX;
+    if (b->n_terms == b->cap_terms) {
+        size_t nc = b->cap_terms ? b->cap_terms * 2 : 4096;
+        if (!resize(&b->term_str, nc, 4) || !resize(&b->term_len, nc, 4) ||
+            !resize(&b->last, nc, 4) || !resize(&b->pos, nc, 4))
+            return UINT32_MAX;
+        b->cap_terms = nc;
+    }
+    size_t at = b->strs.len;
+    if (ken_buf_append(&b->strs, t, n)) return UINT32_MAX;
+    uint32_t id = (uint32_t)b->n_terms++;
+    b->term_str[id] = (uint32_t)at;
+    b->term_len[id] = (uint32_t)n;
+    b->last[id] = UINT32_MAX;
+    h = hash & b->table_mask;
+    while (b->table[h]) h = (h + 1) & b->table_mask;
+    b->table[h] = id + 1;
+    return id;
+}
+
+/* FTS5's tokenizer callback: counts the column's tokens as FTS5 counts them
+ * for xColumnSize, and the chunk's occurrences per term. */
+static int on_doc_token(void *ctx, int tflags, const char *tok, int n, int start, int end) {
+    builder *b = ctx;
+    (void)start; (void)end;
+    if (!(tflags & FTS5_TOKEN_COLOCATED) || b->col_tokens == 0) b->col_tokens++;
+    if (n > FTS5_MAX_TOKEN_SIZE) n = FTS5_MAX_TOKEN_SIZE;
+    uint32_t t = intern(b, tok, (size_t)(n > 0 ? n : 0));
+    if (t == UINT32_MAX) { b->nomem = true; return SQLITE_NOMEM; }
+    if (b->last[t] == b->cur) {
+        b->tl[b->pos[t]].tf++;
+        return SQLITE_OK;
+    }
+    if (b->n_tl == b->cap_tl) {
+        size_t nc = b->cap_tl ? b->cap_tl * 2 : 65536;
+        if (nc > UINT32_MAX || !resize(&b->tl, nc, sizeof *b->tl)) {
+            b->nomem = true;
+            return SQLITE_NOMEM;
+        }
+        b->cap_tl = nc;
+    }
+    b->last[t] = b->cur;
+    b->pos[t] = (uint32_t)b->n_tl;
+    b->tl[b->n_tl++] = (tl_ent){t, 1};
+    return SQLITE_OK;
+}
+
+static int tokenize_col(builder *b, const char *text, size_t n, uint32_t *dl) {
+    b->col_tokens = 0;
+    if (!text || n == 0) return SQLITE_OK;
+    if (n > INT32_MAX) return SQLITE_TOOBIG;
+    int rc = b->lc->tk.xTokenize(b->lc->tok, b, FTS5_TOKENIZE_DOCUMENT, text, (int)n,
+                                 on_doc_token);
+    *dl += b->col_tokens;
+    return rc;
+}
+
+static uint32_t put_str(builder *b, const char *s) {
+    if (!s) return UINT32_MAX;
+    size_t at = b->strs.len;
+    if (ken_buf_append(&b->strs, s, strlen(s) + 1)) { b->nomem = true; return 0; }
+    return (uint32_t)at;
+}
+
+static int add_chunk(builder *b, int64_t rowid, const char *text, size_t len,
+                     const char *heading, const char *title) {
+    if (b->n_chunks >= LEX_CHUNKS_MAX) return SQLITE_TOOBIG;
+    if (b->n_chunks == b->cap_chunks) {
+        size_t nc = b->cap_chunks ? b->cap_chunks * 2 : 4096;
+        if (!resize(&b->rowid, nc, 8) || !resize(&b->dl, nc, 4) || !resize(&b->doc, nc, 4) ||
+            !resize(&b->tl_off, nc, 4) || !resize(&b->tl_n, nc, 4))
+            return SQLITE_NOMEM;
+        b->cap_chunks = nc;
+    }
+    size_t i = b->n_chunks;
+    b->cur = (uint32_t)i;
+    b->rowid[i] = rowid;
+    b->doc[i] = (uint32_t)(b->n_docs - 1);
+    b->tl_off[i] = (uint32_t)b->n_tl;
+    uint32_t dl = 0;
+    /* The FTS5 columns: text, heading, title. */
+    int rc = tokenize_col(b, text, len, &dl);
+    if (rc == SQLITE_OK) rc = tokenize_col(b, heading, heading ? strlen(heading) : 0, &dl);
+    if (rc == SQLITE_OK) rc = tokenize_col(b, title, title ? strlen(title) : 0, &dl);
+    b->dl[i] = dl;
+    b->tl_n[i] = (uint32_t)(b->n_tl - b->tl_off[i]);
+    b->total += dl;
+    b->n_chunks++;
+    return rc;
+}
+
+static int add_doc(builder *b, sqlite3_stmt *d) {
+    if (b->n_docs == b->cap_docs) {
+        size_t nc = b->cap_docs ? b->cap_docs * 2 : 1024;
+        if (nc > LEX_CHUNKS_MAX || !resize(&b->coll, nc, 4) || !resize(&b->uri, nc, 4) ||
+            !resize(&b->mime, nc, 4))
+            return SQLITE_NOMEM;
+        b->cap_docs = nc;
+    }
+    const char *uri = (const char *)sqlite3_column_text(d, 3);
+    size_t i = b->n_docs++;
+    b->coll[i] = put_str(b, (const char *)sqlite3_column_text(d, 2));
+    b->uri[i] = put_str(b, uri);
+    b->mime[i] = put_str(b, (const char *)sqlite3_column_text(d, 4));
+    if (uri && !ken_utf8_valid(uri, strlen(uri))) b->uri_all_utf8 = false;
+    return b->nomem ? SQLITE_NOMEM : SQLITE_OK;
+}
+
+/* Reads every chunk of document row d (its text read once). */
+static int read_doc_chunks(builder *b, sqlite3_stmt *d, sqlite3_stmt *c) {
+    const char *title = (const char *)sqlite3_column_text(d, 1);
+    const char *text = (const char *)sqlite3_column_text(d, 5);
+    size_t len = (size_t)sqlite3_column_bytes(d, 5);
+    if (!text) text = "";
+    int rc = sqlite3_bind_int64(c, 1, sqlite3_column_int64(d, 0));
+    while (rc == SQLITE_OK && (rc = sqlite3_step(c)) == SQLITE_ROW) {
+        int64_t start = sqlite3_column_int64(c, 1), end = sqlite3_column_int64(c, 2);
+        if (start < 0 || end < start || (uint64_t)end > len) { rc = SQLITE_CORRUPT; break; }
+        rc = add_chunk(b, sqlite3_column_int64(c, 0), text + start, (size_t)(end - start),
+                       (const char *)sqlite3_column_text(c, 3), title);
+    }
+    sqlite3_reset(c);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Reads the store inside one read transaction: the counter and the chunks
+ * of the same snapshot. */
+static ken_status read_all(builder *b, int64_t *version, ken_err *err) {
+    sqlite3 *db = b->lc->db;
+    sqlite3_stmt *d = NULL, *c = NULL;
+    int rc = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+    ken_status r = rc == SQLITE_OK ? read_version(b->lc, version, err) : KEN_OK;
+    if (rc == SQLITE_OK && !r)
+        rc = sqlite3_prepare_v2(db, "SELECT id, title, collection, uri, mime, text FROM documents"
+                                    " ORDER BY id", -1, &d, NULL);
+    if (rc == SQLITE_OK && !r)
+        rc = sqlite3_prepare_v2(db, "SELECT id, start_byte, end_byte, heading FROM chunks"
+                                    " WHERE doc_id = ?1", -1, &c, NULL);
+    while (rc == SQLITE_OK && !r && (rc = sqlite3_step(d)) == SQLITE_ROW) {
+        rc = add_doc(b, d);
+        if (rc == SQLITE_OK) rc = read_doc_chunks(b, d, c);
+    }
+    if (!r && rc != SQLITE_DONE)
+        r = ken_err_set(err, rc == SQLITE_NOMEM || b->nomem ? KEN_ERR_NOMEM : KEN_ERR_STORE,
+                        "store: lexcache: reading the chunks: %s",
+                        b->nomem ? "out of memory" : sqlite3_errstr(rc));
+    sqlite3_finalize(d);
+    sqlite3_finalize(c);
+    if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    return r;
+}
+
+static size_t varint_len(uint64_t v) {
+    size_t n = 1;
+    while (v >= 0x80) { v >>= 7; n++; }
+    return n;
+}
+
+static uint8_t *varint_put(uint8_t *p, uint64_t v) {
+    while (v >= 0x80) { *p++ = (uint8_t)(v | 0x80); v >>= 7; }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+typedef struct { int64_t rowid; uint32_t idx; } chunk_ord;
+
+static int cmp_ord(const void *a, const void *b) {
+    int64_t x = ((const chunk_ord *)a)->rowid, y = ((const chunk_ord *)b)->rowid;
+    return (x > y) - (x < y);
+}
+
+/* Postings in rowid order: a sizing pass, then the writing pass. */
+static bool build_postings(builder *b, snap *s, const chunk_ord *ord) {
+    uint32_t *prev = calloc(b->n_terms ? b->n_terms : 1, sizeof *prev);
+    uint64_t *cur = calloc(b->n_terms + 1, sizeof *cur);
+    s->term_df = calloc(b->n_terms ? b->n_terms : 1, sizeof *s->term_df);
+    s->post_off = calloc(b->n_terms + 1, sizeof *s->post_off);
+    bool ok = prev && cur && s->term_df && s->post_off;
+    for (size_t i = 0; ok && i < b->n_chunks; i++) {
+        const tl_ent *e = b->tl + b->tl_off[ord[i].idx];
+        for (uint32_t j = 0; j < b->tl_n[ord[i].idx]; j++) {
+            uint32_t t = e[j].term;
+            uint64_t gap = (uint64_t)i + 1 - prev[t];
+            prev[t] = (uint32_t)i + 1;
+            cur[t + 1] += varint_len(gap << 1 | (e[j].tf == 1)) +
+                          (e[j].tf == 1 ? 0 : varint_len(e[j].tf));
+            s->term_df[t]++;
+        }
+    }
+    for (size_t t = 0; ok && t < b->n_terms; t++) cur[t + 1] += cur[t];
+    if (ok) memcpy(s->post_off, cur, (b->n_terms + 1) * sizeof *cur);
+    ok = ok && (s->post = malloc(cur[b->n_terms] ? cur[b->n_terms] : 1));
+    if (ok) memset(prev, 0, (b->n_terms ? b->n_terms : 1) * sizeof *prev);
+    for (size_t i = 0; ok && i < b->n_chunks; i++) {
+        const tl_ent *e = b->tl + b->tl_off[ord[i].idx];
+        for (uint32_t j = 0; j < b->tl_n[ord[i].idx]; j++) {
+            uint32_t t = e[j].term;
+            uint64_t gap = (uint64_t)i + 1 - prev[t];
+            prev[t] = (uint32_t)i + 1;
+            uint8_t *p = varint_put(s->post + cur[t], gap << 1 | (e[j].tf == 1));
+            if (e[j].tf != 1) p = varint_put(p, e[j].tf);
+            cur[t] = (uint64_t)(p - s->post);
+        }
+    }
+    if (ok) s->bytes += s->post_off[b->n_terms] + (b->n_terms + 1) * 8 + b->n_terms * 4;
+    s->n_postings = (int64_t)b->n_tl;
+    free(prev);
+    free(cur);
+    return ok;
+}
+
+/* Moves the builder's arrays into a snapshot, chunks sorted by rowid. */
+static snap *finish(builder *b) {
+    snap *s = calloc(1, sizeof *s);
+    chunk_ord *ord = calloc(b->n_chunks ? b->n_chunks : 1, sizeof *ord);
+    size_t n = b->n_chunks ? b->n_chunks : 1;
+    bool ok = s && ord && (s->rowid = malloc(n * 8)) && (s->dl = malloc(n * 4)) &&
+              (s->doc = malloc(n * 4));
+    for (size_t i = 0; ok && i < b->n_chunks; i++) ord[i] = (chunk_ord){b->rowid[i], (uint32_t)i};
+    if (ok) qsort(ord, b->n_chunks, sizeof *ord, cmp_ord);
+    for (size_t i = 0; ok && i < b->n_chunks; i++) {
+        s->rowid[i] = ord[i].rowid;
+        s->dl[i] = b->dl[ord[i].idx];
+        s->doc[i] = b->doc[ord[i].idx];
+    }
+    ok = ok && build_postings(b, s, ord);
+    free(ord);
+    if (!ok) { snap_free(s); return NULL; }
+    s->n_chunks = (uint32_t)b->n_chunks;
+    s->n_docs = (uint32_t)b->n_docs;
+    s->n_terms = (uint32_t)b->n_terms;
+    s->total_tokens = b->total;
+    /* As ken_bm25 takes it from FTS5's row count and total size. */
+    s->avgdl = b->n_chunks > 0 && b->total > 0 ? (double)b->total / (double)b->n_chunks : 1.0;
+    s->uri_all_utf8 = b->uri_all_utf8;
+    s->coll = b->coll; s->uri = b->uri; s->mime = b->mime;
+    b->coll = b->uri = b->mime = NULL;
+    s->term_str = b->term_str; s->term_len = b->term_len;
+    b->term_str = b->term_len = NULL;
+    s->table = b->table; s->table_mask = b->table_mask;
+    b->table = NULL;
+    s->bytes += b->strs.cap + b->n_chunks * 16 + b->n_docs * 12 + b->cap_terms * 8 +
+                ((size_t)s->table_mask + 1) * 4;
+    s->strs = ken_buf_take(&b->strs, NULL);
+    return s;
+}
+
+static void builder_free(builder *b) {
+    ken_buf_free(&b->strs);
+    free(b->term_str); free(b->term_len); free(b->last); free(b->pos); free(b->table);
+    free(b->rowid); free(b->dl); free(b->doc); free(b->tl_off); free(b->tl_n); free(b->tl);
+    free(b->coll); free(b->uri); free(b->mime);
+}
+
+static ken_status build(ken_store_lexcache *lc, snap **out, ken_err *err) {
+    *out = NULL;
+    double t0 = ken_now();
+    builder b;
+    memset(&b, 0, sizeof b);
+    b.lc = lc;
+    b.uri_all_utf8 = true;
+    ken_buf_init(&b.strs, UINT32_MAX);
+    int64_t version = 0;
+    ken_status r = table_grow(&b) ? read_all(&b, &version, err)
+                                  : ken_err_set(err, KEN_ERR_NOMEM, "store: lexcache: out of memory");
+    snap *s = r ? NULL : finish(&b);
+    if (!r && !s) r = ken_err_set(err, KEN_ERR_NOMEM, "store: lexcache: out of memory");
+    builder_free(&b);
+    if (r) return r;
+    s->version = version;
+    s->build_s = ken_now() - t0;
+    lc->builds++;
+    *out = s;
+    return KEN_OK;
+}
+
+/* ------------------------------------------------------------ query shape */
+
+/* The phrases of `"a" OR "b" OR ...` (quotes doubled inside), unescaped
+ * into buf as NUL-terminated strings; false for any other shape. */
+static bool parse_match(const char *m, ken_buf *buf, size_t *off, size_t *n) {
+    *n = 0;
+    for (;;) {
+        if (*m++ != '"' || *n >= LEX_PHRASES_MAX) return false;
+        off[(*n)++] = buf->len;
+        for (;; m++) {
+            if (*m == '\0') return false;
+            if (*m == '"') {
+                if (m[1] != '"') break;
+                m++;
+            }
+            if (ken_buf_putc(buf, *m)) return false;
+        }
+        if (ken_buf_putc(buf, '\0')) return false;
+        m++;
+        if (*m == '\0') return true;
+        if (strncmp(m, " OR ", 4) != 0) return false;
+        m += 4;
+    }
+}
+
+typedef struct { int n; size_t len; char tok[FTS5_MAX_TOKEN_SIZE]; } qtok;
+
+static int on_query_token(void *ctx, int tflags, const char *tok, int n, int start, int end) {
+    qtok *q = ctx;
+    (void)start; (void)end;
+    if (tflags & FTS5_TOKEN_COLOCATED) return SQLITE_OK;
+    if (q->n++ == 0) {
+        q->len = (size_t)(n < 0 ? 0 : n > FTS5_MAX_TOKEN_SIZE ? FTS5_MAX_TOKEN_SIZE : n);
+        memcpy(q->tok, tok, q->len);
+    }
+    return SQLITE_OK;
+}
+
+/* The values of the rank's arguments as FTS5 gets them (it runs "SELECT
+ * args" too), cached while the rank string repeats. */
+static bool rank_values(ken_store_lexcache *lc, const char *rank) {
+    if (strcmp(rank, lc->rank) == 0) return lc->n_rank_val >= 0;
+    size_t n = strlen(rank);
+    if (n > LEX_RANK_BYTES_MAX || n < 10 || strncasecmp(rank, "ken_bm25(", 9) != 0 ||
+        rank[n - 1] != ')')
+        return false;
+    memcpy(lc->rank, rank, n + 1);
+    lc->n_rank_val = -1;
+    const char *args = rank + 9;
+    size_t alen = n - 10;
+    bool blank = true;
+    for (size_t i = 0; i < alen; i++) blank &= args[i] == ' ';
+    if (blank) { lc->n_rank_val = 0; return true; }
+    char sql[LEX_RANK_BYTES_MAX + 16];
+    snprintf(sql, sizeof sql, "SELECT %.*s", (int)alen, args);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(lc->db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
+        sqlite3_column_count(st) <= (int)KEN_ARRAY_LEN(lc->rank_val)) {
+        lc->n_rank_val = sqlite3_column_count(st);
+        for (int i = 0; i < lc->n_rank_val; i++) lc->rank_val[i] = sqlite3_column_double(st, i);
+    }
+    sqlite3_finalize(st);
+    return lc->n_rank_val >= 0;
+}
+
+/* A prepared query: k1, b, and per phrase its token and weight. */
+typedef struct {
+    double k1, b;
+    size_t n;
+    double w[LEX_PHRASES_MAX];
+    const char *tok[LEX_PHRASES_MAX];
+    size_t len[LEX_PHRASES_MAX];
+    ken_buf toks;
+} lex_query;
+
+/* Whether the accelerator answers q exactly; fills lq. */
+static bool query_prepare(ken_store_lexcache *lc, const ken_store_search_q *q, lex_query *lq,
+                          qtok *qt) {
+    if (q->limit <= 0 || q->meta_path || !q->match) return false;
+    if (q->uri_prefix && *q->uri_prefix && !ken_utf8_valid(q->uri_prefix, strlen(q->uri_prefix)))
+        return false;
+    if (!rank_values(lc, q->rank ? q->rank : "ken_bm25(1.2, 0.75)")) return false;
+    const double *v = lc->rank_val;
+    int nv = lc->n_rank_val;
+    lq->k1 = nv > 0 ? v[0] : 1.2;
+    lq->b = nv > 1 ? v[1] : 0.75;
+    if (!(lq->k1 >= 0 && lq->k1 <= 100) || !(lq->b >= 0 && lq->b <= 1)) return false;
+    ken_buf phr;
+    ken_buf_init(&phr, 1 << 20);
+    size_t off[LEX_PHRASES_MAX], toff[LEX_PHRASES_MAX];
+    bool ok = parse_match(q->match, &phr, off, &lq->n);
+    for (size_t i = 0; ok && i < lq->n; i++) {
+        const char *p = phr.data + off[i];
+        size_t plen = strlen(p);
+        qt->n = 0;
+        ok = plen <= INT32_MAX &&
+             lc->tk.xTokenize(lc->tok, qt, FTS5_TOKENIZE_QUERY, p, (int)plen,
+                              on_query_token) == SQLITE_OK &&
+             qt->n == 1;   /* 0 tokens or a real phrase (adjacency): FTS5 */
+        toff[i] = lq->toks.len;
+        lq->len[i] = qt->len;
+        if (ok) ok = ken_buf_append(&lq->toks, qt->tok, qt->len) == KEN_OK &&
+                     ken_buf_putc(&lq->toks, '\0') == KEN_OK;
+        lq->w[i] = 2 + (int)i < nv ? v[2 + i] : 1.0;
+    }
+    for (size_t i = 0; ok && i < lq->n; i++) lq->tok[i] = lq->toks.data + toff[i];
+    ken_buf_free(&phr);
+    return ok;
+}
+
+/* ------------------------------------------------------------ ranking */
+
+static bool scratch(ken_store_lexcache *lc, uint32_t n) {
+    if (lc->cap >= n && lc->acc) return true;
+    size_t c = n ? n : 1;
+    if (!resize(&lc->acc, c, sizeof(double)) || !resize(&lc->norm, c, sizeof(double)) ||
+        !resize(&lc->touched, c, 4) || !resize(&lc->mark, c, 4))
+        return false;
+    memset(lc->mark, 0, c * 4);
+    lc->epoch = 0;
+    lc->cap = (uint32_t)c;
+    lc->norm_version = -1;
+    return true;
+}
+
+static uint64_t varint_get(const uint8_t **pp) {
+    const uint8_t *p = *pp;
+    uint64_t v = 0;
+    for (int shift = 0;; shift += 7) {
+        uint8_t c = *p++;
+        v |= (uint64_t)(c & 0x7f) << shift;
+        if (!(c & 0x80)) break;
+    }
+    *pp = p;
+    return v;
+}
+
+/* Term at a time: each chunk's score summed phrase by phrase in query
+ * order, exactly as ken_bm25 sums it. Returns the number of chunks touched. */
+static uint32_t accumulate(ken_store_lexcache *lc, const snap *s, const lex_query *lq) {
+    if (lc->norm_version != s->version || lc->norm_k1 != lq->k1 || lc->norm_b != lq->b) {
+        for (uint32_t i = 0; i < s->n_chunks; i++)
+            lc->norm[i] = ken_store_bm25_norm(lq->k1, lq->b, (double)s->dl[i], s->avgdl);
+        lc->norm_version = s->version;
+        lc->norm_k1 = lq->k1;
+        lc->norm_b = lq->b;
+    }
+    if (++lc->epoch == 0) {
+        memset(lc->mark, 0, (size_t)lc->cap * 4);
+        lc->epoch = 1;
+    }
+    uint32_t nt = 0, ep = lc->epoch;
+    for (size_t i = 0; i < lq->n; i++) {
+        uint32_t t = term_find(s, lq->tok[i], lq->len[i]);
+        if (t == UINT32_MAX) continue;
+        double w = lq->w[i], idf = ken_store_bm25_idf((double)s->n_chunks, (double)s->term_df[t]);
+        bool use = w == w;
+        const uint8_t *p = s->post + s->post_off[t], *end = s->post + s->post_off[t + 1];
+        uint64_t c = 0;
+        while (p < end) {
+            uint64_t v = varint_get(&p);
+            uint64_t tf = v & 1 ? 1 : varint_get(&p);
+            c += v >> 1;
+            uint32_t x = (uint32_t)(c - 1);
+            if (lc->mark[x] != ep) {
+                lc->mark[x] = ep;
+                lc->acc[x] = 0;
+                lc->touched[nt++] = x;
+            }
+            if (use) lc->acc[x] += ken_store_bm25_term(w, idf, (double)tf, lq->k1, lc->norm[x]);
+        }
+    }
+    return nt;
+}
+
+static bool pass(const snap *s, uint32_t x, const ken_store_search_q *q) {
+    if (!q->collection && !(q->uri_prefix && *q->uri_prefix) && !q->mime) return true;
+    uint32_t d = s->doc[x];
+    if (q->collection && strcmp(s->strs + s->coll[d], q->collection) != 0) return false;
+    if (q->uri_prefix && *q->uri_prefix &&
+        strncmp(s->strs + s->uri[d], q->uri_prefix, strlen(q->uri_prefix)) != 0)
+        return false;
+    if (q->mime && (s->mime[d] == UINT32_MAX || strcmp(s->strs + s->mime[d], q->mime) != 0))
+        return false;
+    return true;
+}
+
+/* Best first: higher score, then lower chunk id (the FTS5 path's order). */
+static bool better(const ken_store_lexrow *a, const ken_store_lexrow *b) {
+    return a->score > b->score || (a->score == b->score && a->id < b->id);
+}
+
+static int cmp_rows(const void *a, const void *b) {
+    return better(a, b) ? -1 : better(b, a) ? 1 : 0;
+}
+
+/* heap[0] is the worst kept row. */
+static void sift_down(ken_store_lexrow *h, size_t n, size_t i) {
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, w = i;
+        if (l < n && better(&h[w], &h[l])) w = l;
+        if (r < n && better(&h[w], &h[r])) w = r;
+        if (w == i) return;
+        ken_store_lexrow t = h[i]; h[i] = h[w]; h[w] = t;
+        i = w;
+    }
+}
+
+static void sift_up(ken_store_lexrow *h, size_t i) {
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!better(&h[p], &h[i])) return;
+        ken_store_lexrow t = h[i]; h[i] = h[p]; h[p] = t;
+        i = p;
+    }
+}
+
+static ken_status top_k(ken_store_lexcache *lc, const snap *s, uint32_t nt,
+                        const ken_store_search_q *q, ken_store_lexrow **rows, size_t *n,
+                        ken_err *err) {
+    size_t k = (uint64_t)q->limit < nt ? (size_t)q->limit : nt;
+    ken_store_lexrow *h = malloc((k ? k : 1) * sizeof *h);
+    if (!h) return ken_err_set(err, KEN_ERR_NOMEM, "store: lexcache: out of memory");
+    size_t m = 0;
+    for (uint32_t i = 0; i < nt; i++) {
+        uint32_t x = lc->touched[i];
+        if (!pass(s, x, q)) continue;
+        ken_store_lexrow r = {s->rowid[x], lc->acc[x]};
+        if (m < k) {
+            h[m] = r;
+            sift_up(h, m++);
+        } else if (k && better(&r, &h[0])) {
+            h[0] = r;
+            sift_down(h, m, 0);
+        }
+    }
+    qsort(h, m, sizeof *h, cmp_rows);
+    *rows = h;
+    *n = m;
+    return KEN_OK;
+}
+
+/* The current snapshot for counter value v, built when missing; NULL when
+ * FTS5 should answer (another thread builds, or a build failed). */
+static ken_status acquire(ken_store_lexcache *lc, int64_t v, snap **out, ken_err *err) {
+    entry *e = lc->e;
+    *out = NULL;
+    pthread_mutex_lock(&e->mu);
+    if (e->cur && e->cur->version == v) {
+        e->cur->refs++;
+        *out = e->cur;
+    }
+    bool mine = !*out && !e->building && e->failed_version != v;
+    if (mine) e->building = true;
+    pthread_mutex_unlock(&e->mu);
+    if (!mine) return KEN_OK;
+    snap *s = NULL;
+    ken_err berr;
+    ken_status r = build(lc, &s, &berr);
+    snap *old = NULL;
+    pthread_mutex_lock(&e->mu);
+    e->building = false;
+    if (r) {
+        e->failed_version = v;
+    } else {
+        if (e->cur && --e->cur->refs == 0) old = e->cur;
+        e->cur = s;
+        s->refs = 2;      /* the entry's and ours */
+        *out = s;
+    }
+    pthread_mutex_unlock(&e->mu);
+    snap_free(old);
+    /* FTS5 can still answer: a failed build is logged, not returned. */
+    if (r) ken_log(KEN_LOG_WARN, "%s (searches use FTS5 until the store changes)", berr.msg);
+    (void)err;
+    return KEN_OK;
+}
+
+ken_status ken_store_lexcache_rank(ken_store_lexcache *lc, const ken_store_search_q *q,
+                                   ken_store_lexrow **rows, size_t *n, ken_err *err) {
+    *rows = NULL;
+    *n = 0;
+    lex_query *lq = malloc(sizeof *lq);
+    qtok *qt = malloc(sizeof *qt);
+    if (!lq || !qt) {
+        free(lq); free(qt);
+        return ken_err_set(err, KEN_ERR_NOMEM, "store: lexcache: out of memory");
+    }
+    ken_buf_init(&lq->toks, 1 << 22);
+    int64_t v = 0;
+    snap *s = NULL;
+    ken_status r = KEN_ERR_UNSUPPORTED;
+    /* Inside a transaction the handle may see its own uncommitted writes. */
+    if (sqlite3_get_autocommit(lc->db) && query_prepare(lc, q, lq, qt)) {
+        r = read_version(lc, &v, err);
+        if (!r) r = acquire(lc, v, &s, err);
+        if (!r && !s) r = KEN_ERR_UNSUPPORTED;
+    }
+    if (!r && !scratch(lc, s->n_chunks))
+        r = ken_err_set(err, KEN_ERR_NOMEM, "store: lexcache: out of memory");
+    if (!r) r = top_k(lc, s, accumulate(lc, s, lq), q, rows, n, err);
+    if (s) snap_release(lc->e, s);
+    if (r == KEN_ERR_UNSUPPORTED) lc->fallbacks++;
+    else if (!r) lc->answered++;
+    ken_buf_free(&lq->toks);
+    free(lq);
+    free(qt);
+    return r;
+}
