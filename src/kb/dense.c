@@ -30,6 +30,7 @@ void ken_kb_dense_close(ken_kb_dense *d) {
     free(d->query_prefix);
     free(d->sha256);
     ken_ctx_free(d->rr_ctx);
+    ken_ctx_free(d->rr_ctx2);
     ken_model_close(d->rr_model);
     free(d->rr_path);
     memset(d, 0, sizeof *d);

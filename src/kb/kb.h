@@ -39,7 +39,7 @@ typedef struct {
     ken_hnsw *index;
     char *rr_path;             /* the re-ranker */
     ken_model *rr_model;
-    ken_ctx *rr_ctx;
+    ken_ctx *rr_ctx, *rr_ctx2;  /* two sessions: pairs are scored on two threads */
 } ken_kb_dense;
 
 struct ken_kb {

@@ -8,6 +8,7 @@
 #include "retrieve/retrieve.h"
 
 #include <math.h>
+#include <pthread.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -132,11 +133,13 @@ static bool rerank_ready(ken_kb *kb, const plan *p, ken_buf *why) {
                           "rerank.model FILE`)");
         return false;
     }
-    if (d->rr_ctx && d->rr_path && strcmp(d->rr_path, p->rr_path) == 0) return true;
+    if (d->rr_ctx && d->rr_ctx2 && d->rr_path && strcmp(d->rr_path, p->rr_path) == 0)
+        return true;
     ken_ctx_free(d->rr_ctx);
+    ken_ctx_free(d->rr_ctx2);
     ken_model_close(d->rr_model);
     free(d->rr_path);
-    d->rr_ctx = NULL;
+    d->rr_ctx = d->rr_ctx2 = NULL;
     d->rr_model = NULL;
     d->rr_path = NULL;
     char *msg = NULL;
@@ -152,8 +155,9 @@ static bool rerank_ready(ken_kb *kb, const plan *p, ken_buf *why) {
         d->rr_model = NULL;
         return false;
     }
-    ken_ctx_opts co = {.size = sizeof co, .n_threads = 2};
+    ken_ctx_opts co = {.size = sizeof co, .n_threads = 1};
     if ((st = ken_ctx_new(d->rr_model, &co, &d->rr_ctx, &msg)) ||
+        (st = ken_ctx_new(d->rr_model, &co, &d->rr_ctx2, &msg)) ||
         !(d->rr_path = ken_strdup(p->rr_path))) {
         ken_buf_printf(why, "re-ranking session: %s", msg ? msg : ken_status_str(st ? st : KEN_ERR_NOMEM));
         ken_free(msg);
@@ -162,18 +166,43 @@ static bool rerank_ready(ken_kb *kb, const plan *p, ken_buf *why) {
     return true;
 }
 
-/* Scores the first min(top_n, n) hits with the cross-encoder and re-orders
- * them; the rest keep their order below. */
+typedef struct {
+    ken_ctx *ctx;
+    const char *query;
+    const ken_retrieve_hits *h;
+    size_t first, n;
+    float *scores;
+    ken_status st;
+} rr_worker;
+
+/* Scores every other pair (first, first + 2, ...) with one session. */
+static void *rr_work(void *arg) {
+    rr_worker *w = arg;
+    for (size_t i = w->first; i < w->n && !w->st; i += 2)
+        w->st = ken_rerank(w->ctx, w->query, strlen(w->query), w->h->v[i].text,
+                           w->h->v[i].text_len, &w->scores[i]);
+    return NULL;
+}
+
+/* Scores the first min(top_n, n) hits with the cross-encoder, two pairs at
+ * a time on two sessions, and re-orders them; the rest keep their order
+ * below. */
 static ken_status rerank_hits(ken_kb *kb, const plan *p, const char *query,
                               ken_retrieve_hits *h, size_t k) {
     size_t n = KEN_MIN((size_t)p->top_n, h->n);
     float *scores = malloc((n ? n : 1) * sizeof *scores);
     if (!scores) return ken_err_set(&kb->err, KEN_ERR_NOMEM, "out of memory");
+    rr_worker w[2] = {{kb->dense.rr_ctx, query, h, 0, n, scores, KEN_OK},
+                      {kb->dense.rr_ctx2, query, h, 1, n, scores, KEN_OK}};
+    pthread_t th;
+    bool threaded = n > 1 && pthread_create(&th, NULL, rr_work, &w[1]) == 0;
+    rr_work(&w[0]);
+    if (threaded) pthread_join(th, NULL);
+    else rr_work(&w[1]);
     ken_status st = KEN_OK;
-    for (size_t i = 0; i < n && !st; i++)
-        if ((st = ken_rerank(kb->dense.rr_ctx, query, strlen(query), h->v[i].text,
-                             h->v[i].text_len, &scores[i])))
-            ken_err_set(&kb->err, st, "re-ranking: %s", ken_ctx_errmsg(kb->dense.rr_ctx));
+    for (int i = 0; i < 2 && !st; i++)
+        if ((st = w[i].st))
+            ken_err_set(&kb->err, st, "re-ranking: %s", ken_ctx_errmsg(w[i].ctx));
     if (!st && (st = ken_fuse_reorder(h, scores, n, k)))
         ken_err_set(&kb->err, st, "re-ranking: out of memory");
     free(scores);
