@@ -13,6 +13,9 @@
 
 const char ask_llm_help[] =
     "\nmodel options:\n"
+    "  (unset: the store's config keys ask.model, ask.backend, ask.backend_model,\n"
+    "  ask.escalate_model, ask.escalate_backend, ask.escalate_backend_model; then\n"
+    "  $KEN_BACKEND_URL)\n"
     "  --model FILE              a local GGUF model answers\n"
     "  --backend URL             an OpenAI-compatible server answers (e.g.\n"
     "                            http://127.0.0.1:8080/v1); $KEN_BACKEND_URL likewise\n"
@@ -90,6 +93,36 @@ int ask_llm_arg(const char *cmd, int argc, char **argv, int *i, ask_llm_args *a)
     }
     (*i)++;
     return ok ? 1 : -1;
+}
+
+static void conf(ken_kb *kb, const char *key, const char **dst, char **slot) {
+    char *v = NULL;
+    if (*dst || ken_kb_config_get(kb, key, &v) != KEN_OK || !v || !*v) {
+        ken_free(v);
+        return;
+    }
+    *slot = v;
+    *dst = v;
+}
+
+void ask_llm_from_store(ask_llm_args *a, ken_kb *kb) {
+    if (!a->model && !a->url) {
+        conf(kb, "ask.model", &a->model, &a->owned[0]);
+        if (!a->model) conf(kb, "ask.backend", &a->url, &a->owned[1]);
+        if (a->url) conf(kb, "ask.backend_model", &a->name, &a->owned[2]);
+    }
+    if (!a->esc_model && !a->esc_url) {
+        conf(kb, "ask.escalate_model", &a->esc_model, &a->owned[3]);
+        if (!a->esc_model) conf(kb, "ask.escalate_backend", &a->esc_url, &a->owned[4]);
+        if (a->esc_url) conf(kb, "ask.escalate_backend_model", &a->esc_name, &a->owned[5]);
+    }
+}
+
+void ask_llm_free(ask_llm_args *a) {
+    for (size_t i = 0; i < sizeof a->owned / sizeof a->owned[0]; i++) {
+        ken_free(a->owned[i]);
+        a->owned[i] = NULL;
+    }
 }
 
 bool ask_llm_wanted(ask_llm_args *a) {

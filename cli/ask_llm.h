@@ -17,6 +17,7 @@ typedef struct {
     bool json, verbose;
     bool stream;                                 /* print text as it comes */
     ken_ask_gen_opts gen;
+    char *owned[6];                              /* strings read from the store's config */
 } ask_llm_args;
 
 /* The options' help text. */
@@ -25,7 +26,12 @@ extern const char ask_llm_help[];
 /* Parses argv[*i] (and its value) if it is a model option: 1 consumed,
  * 0 not a model option, -1 bad value (printed; exit EXIT_USAGE). */
 int ask_llm_arg(const char *cmd, int argc, char **argv, int *i, ask_llm_args *a);
-/* Whether a model was given (options or KEN_BACKEND_URL). */
+/* Fills the models the options left unset from the store's config (keys
+ * ask.model, ask.backend, ask.backend_model and their ask.escalate_*
+ * twins): options first, then the store, then $KEN_BACKEND_URL. */
+void ask_llm_from_store(ask_llm_args *a, ken_kb *kb);
+void ask_llm_free(ask_llm_args *a);
+/* Whether a model was given (options, store config or KEN_BACKEND_URL). */
 bool ask_llm_wanted(ask_llm_args *a);
 /* Opens the models (large may stay NULL); prints the failure and returns
  * the exit code. */

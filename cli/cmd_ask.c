@@ -80,16 +80,14 @@ static void print_answer(const ken_answer *a) {
     }
 }
 
-static int ask_generated(const char *q, ask_llm_args *a) {
+static int ask_generated(ken_kb *kb, const char *q, ask_llm_args *a) {
     ken_llm *small = NULL, *large = NULL;
     int rc = ask_llm_open("ask", a, &small, &large);
     if (rc != EXIT_OK) return rc;
-    ken_kb *kb = NULL;
     ken_reply *r = NULL;
     ask_llm_callbacks(a);
-    ken_status st = cli_open_ro(&kb);
     ask_llm_interrupt(a, true);
-    if (st == KEN_OK) st = ken_ask_generate(kb, small, large, q, &a->gen, &r);
+    ken_status st = ken_ask_generate(kb, small, large, q, &a->gen, &r);
     ask_llm_interrupt(a, false);
     if (st == KEN_ERR_CANCELLED) {
         fprintf(stderr, "\nken: cancelled\n");
@@ -97,7 +95,6 @@ static int ask_generated(const char *q, ask_llm_args *a) {
     } else if (st != KEN_OK) rc = cli_fail(kb, st);
     else ask_llm_print(a, r);
     ken_reply_free(r);
-    ken_kb_close(kb);
     ken_llm_close(large);
     ken_llm_close(small);
     return rc;
@@ -136,30 +133,31 @@ int cmd_ask(int argc, char **argv) {
     if (nw == 0) return cli_usage_error("ask", "%s", "a QUESTION is needed");
     char *q = cli_join_words(words, nw);
     if (!q) return cli_usage_error("ask", "%s", "the question is too long (at most 64 KiB)");
-    if (ask_llm_wanted(&la)) {
-        la.json = json;
-        la.gen.k = o.k;
-        la.gen.collection = o.collection;
-        la.gen.min_score = o.min_score;
-        int grc = ask_generated(q, &la);
-        free(q);
-        return grc;
-    }
-    if (la.esc_model || la.esc_url) {
-        free(q);
-        return cli_usage_error("ask", "%s", "--escalate-* needs a first model (--model or "
-                               "--backend)");
-    }
+    bool esc_flag = la.esc_model || la.esc_url;
     ken_kb *kb = NULL;
     ken_answer *a = NULL;
     int rc = EXIT_OK;
     ken_status st = cli_open_ro(&kb);
-    if (st == KEN_OK) st = ken_ask(kb, q, &o, &a);
-    if (st != KEN_OK) rc = cli_fail(kb, st);
-    else if (json) print_answer_json(q, a);
-    else print_answer(a);
+    if (st == KEN_OK) ask_llm_from_store(&la, kb);
+    if (st != KEN_OK) {
+        rc = cli_fail(kb, st);
+    } else if (ask_llm_wanted(&la)) {
+        la.json = json;
+        la.gen.k = o.k;
+        la.gen.collection = o.collection;
+        la.gen.min_score = o.min_score;
+        rc = ask_generated(kb, q, &la);
+    } else if (esc_flag) {
+        rc = cli_usage_error("ask", "%s", "--escalate-* needs a first model (--model, "
+                             "--backend or the store's ask.model / ask.backend)");
+    } else {
+        if ((st = ken_ask(kb, q, &o, &a)) != KEN_OK) rc = cli_fail(kb, st);
+        else if (json) print_answer_json(q, a);
+        else print_answer(a);
+    }
     ken_answer_free(a);
     ken_kb_close(kb);
+    ask_llm_free(&la);
     free(q);
     return rc;
 }

@@ -29,6 +29,8 @@ static const char chat_help[] =
     "answers and the sources each answer used) is stored in the knowledge base; give\n"
     "the same --session NAME to resume it. On a terminal, lines are edited with libedit;\n"
     "otherwise each line of stdin is one question. /quit (or end of input) ends.\n\n"
+    "The model comes from the options, else the store's config (ask.model, ask.backend,\n"
+    "ask.backend_model, ask.escalate_*), else $KEN_BACKEND_URL.\n\n"
     "options:\n"
     "  --session NAME     resume or start this session (default: a new one named by\n"
     "                     the time, chat-YYYYMMDD-HHMMSS)\n"
@@ -147,8 +149,6 @@ int cmd_chat(int argc, char **argv) {
                                        argv[i]);
         } else return cli_usage_error("chat", "unknown option or missing value: '%s'", s);
     }
-    if (!list && !ask_llm_wanted(&a))
-        return cli_usage_error("chat", "%s", "a model is needed: --model FILE or --backend URL");
     char auto_name[64];
     if (!name) {
         time_t t = time(NULL);
@@ -162,11 +162,18 @@ int cmd_chat(int argc, char **argv) {
     ken_session *s = NULL;
     int rc = EXIT_OK;
     ken_status st = ken_kb_open(&ko, &kb);
-    if (st == KEN_OK && list) st = ken_session_list(kb, print_session, NULL);
-    else if (st == KEN_OK) st = ken_session_open(kb, name, 1, &s);
-    if (st != KEN_OK) rc = cli_fail(kb, st);
-    else if (!list) rc = converse(kb, s, &a, history);
+    if (st == KEN_OK) ask_llm_from_store(&a, kb);
+    if (st == KEN_OK && !list && !ask_llm_wanted(&a)) {
+        rc = cli_usage_error("chat", "%s", "a model is needed: --model FILE, --backend URL "
+                             "or the store's ask.model / ask.backend");
+    } else {
+        if (st == KEN_OK && list) st = ken_session_list(kb, print_session, NULL);
+        else if (st == KEN_OK) st = ken_session_open(kb, name, 1, &s);
+        if (st != KEN_OK) rc = cli_fail(kb, st);
+        else if (!list) rc = converse(kb, s, &a, history);
+    }
     ken_session_close(s);
     ken_kb_close(kb);
+    ask_llm_free(&a);
     return rc;
 }

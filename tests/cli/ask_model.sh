@@ -198,6 +198,31 @@ check "$tmp/r6.json" '
 r = d["routing"]
 assert r[0]["backend"] == "local" and r[0]["decision"] == "escalate", r
 assert d["backend"] == "http" and d["grounded"] and d["escalated"], d'
+# Models configured in the store (config keys ask.*; written directly here, as
+# `ken config set` learns these keys separately): used when no option names one.
+conf() {   # conf KEY VALUE (VALUE "" deletes)
+    python3 -c '
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+if sys.argv[3]:
+    db.execute("INSERT OR REPLACE INTO config(key, value) VALUES(?, ?)", sys.argv[2:4])
+else:
+    db.execute("DELETE FROM config WHERE key = ?", (sys.argv[2],))
+db.commit()' "$KEN_DB" "$1" "$2"
+}
+conf ask.escalate_backend "$URL_good"
+ken ask --backend "$URL_uncited" --escalate-below 0.3 --json "$Q" >"$tmp/c1.json"
+check "$tmp/c1.json" '
+assert d["escalated"] and d["model"] == "scripted-correct", d["routing"]'
+conf ask.escalate_backend ""
+conf ask.backend "$URL_swap"
+ken ask --json "$Q" >"$tmp/c2.json"
+check "$tmp/c2.json" 'assert d["model"] == "scripted-swap" and d["flagged"] == 2, d'
+# An option still wins over the store.
+ken ask --backend "$URL_good" --json "$Q" >"$tmp/c3.json"
+check "$tmp/c3.json" 'assert d["model"] == "scripted-correct", d'
+conf ask.backend ""
+
 # Usage errors.
 set +e
 ken ask --escalate-backend "$URL_good" "$Q" >/dev/null 2>&1; [ $? = 1 ] || fail "escalate alone"
