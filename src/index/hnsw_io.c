@@ -186,11 +186,15 @@ ken_status ken_hnsw_save(ken_hnsw *h, const char *path, uint64_t generation, ken
     memcpy(hd.magic, MAGIC, 8);
     memcpy(hb, &hd, sizeof hd);
     size_t plen = strlen(path);
-    char *tmp = malloc(plen + 32);
+    char *tmp = malloc(plen + 64);
     writer *w = malloc(sizeof *w);
     ken_status st = KEN_OK;
     if (!tmp || !w) { st = ken_err_set(err, KEN_ERR_NOMEM, "hnsw: out of memory"); goto out; }
-    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
+    /* Unique per process and per save: two handles of one process (the
+     * server's threads) may save the same index at once. */
+    static unsigned long save_seq;
+    unsigned long seq = __atomic_fetch_add(&save_seq, 1, __ATOMIC_RELAXED);
+    snprintf(tmp, plen + 64, "%s.tmp.%ld.%lu", path, (long)getpid(), seq);
     w->fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (w->fd < 0) { st = ken_err_set(err, KEN_ERR_IO, "%s: %s", tmp, strerror(errno)); goto out; }
     w->n = 0;
