@@ -41,6 +41,12 @@ static const key_def keys[] = {
     {"search.ef", K_INT, NULL, 1, 100000, "HNSW candidate list size at search (default 128)"},
     {"rerank.model", K_PATH, NULL, 0, 0, "GGUF cross-encoder for re-ranking"},
     {"rerank.top_n", K_INT, NULL, 1, 1000, "fused candidates re-ranked (default 50)"},
+    {"ask.model", K_PATH, NULL, 0, 0, "GGUF model that writes `ken ask`/`ken chat` answers"},
+    {"ask.backend", K_TEXT, NULL, 0, 0, "OpenAI-compatible server URL for answers"},
+    {"ask.backend_model", K_TEXT, NULL, 0, 0, "the model name to ask that server for"},
+    {"ask.escalate_model", K_PATH, NULL, 0, 0, "a larger GGUF model for hard questions"},
+    {"ask.escalate_backend", K_TEXT, NULL, 0, 0, "a larger model's server URL"},
+    {"ask.escalate_backend_model", K_TEXT, NULL, 0, 0, "the model name on that server"},
     {"bm25.k1", K_NUM, NULL, 0.001, 100, "BM25 k1 (default 0.9)"},
     {"bm25.b", K_NUM, NULL, 0, 1, "BM25 b (default 0.4)"},
 };

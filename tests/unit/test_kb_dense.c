@@ -419,6 +419,9 @@ static void test_config(void) {
     CHECK(ken_kb_config_set(kb, "search.rerank", "") == KEN_OK);
     CHECK(ken_kb_config_get(kb, "search.rerank", &v) == KEN_ERR_NOTFOUND);
     CHECK(ken_kb_config_set(kb, "search.mode", "") == KEN_OK);
+    CHECK(ken_kb_config_set(kb, "ask.backend", "http://127.0.0.1:9/v1") == KEN_OK);
+    CHECK(ken_kb_config_set(kb, "ask.model", "/no/such/model.gguf") == KEN_ERR_NOTFOUND);
+    CHECK(ken_kb_config_set(kb, "ask.backend", "") == KEN_OK);
     const char *help = NULL;
     CHECK(ken_kb_config_key(0, &help) != NULL && help != NULL);
     CHECK(ken_kb_config_key(1000, NULL) == NULL);
