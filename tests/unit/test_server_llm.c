@@ -232,7 +232,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
                  "You can find your API key at https://example.org.\"}}", auth ? auth + 7 : "");
         return reply(c, 401, JSON, e401, strlen(e401), 0, 0, NULL);
     case S_SLOW:
-        for (int i = 0; i < 60 && !quitting; i++) usleep(50000);
+        /* 20 s: far beyond every bound below, so a bound that holds shows
+         * the client gave up (timeout, cancel), not that the server answered */
+        for (int i = 0; i < 400 && !quitting; i++) usleep(50000);
         return reply(c, 200, EVS, SSE, strlen(SSE), 0, 0, NULL);
     case S_BIG: return reply(c, 200, JSON, big_body, sizeof big_body, 0, 0, NULL);
     case S_BIGSSE: return reply(c, 200, EVS, big_body, sizeof big_body, 0, 0, NULL);
@@ -401,7 +403,8 @@ static void test_retries(void) {
     CHECK_EQ_STR(t, "Hello, w\xc3\xb6rld! Bye.");
     CHECK_EQ_INT(stats.retries, 1);
     CHECK_EQ_INT(hits[S_R429], 2);
-    CHECKF(dt >= 0.9 && dt < 5, "Retry-After 1 s, took %.2f s", dt);   /* backoff alone: 0.01 s */
+    /* backoff alone would be 0.01 s; no upper bound: a loaded machine is slow */
+    CHECKF(dt >= 0.9, "Retry-After 1 s, took %.2f s", dt);
     ken_free(t);
     ken_llm_close(l);
     /* 500 every time: 1 + 2 retries, then a clear error */
@@ -409,7 +412,7 @@ static void test_retries(void) {
     REQUIRE(l);
     t0 = ken_now();
     CHECK(run_chat(l, &go, &t, &stats, &msg) == KEN_ERR_IO);
-    CHECK(ken_now() - t0 < 3);
+    (void)t0;
     CHECK_EQ_INT(hits[S_R500], 3);
     CHECK_EQ_INT(stats.retries, 2);
     CHECKF(msg && strstr(msg, "500") && strstr(msg, "the model is overloaded") &&
@@ -430,7 +433,7 @@ static void test_retries(void) {
     t0 = ken_now();
     CHECK(run_chat(l, &go, &t, &stats, &msg) == KEN_ERR_IO);
     dt = ken_now() - t0;
-    CHECKF(dt >= 0.35 && dt < 2.5, "backoff 0.1+0.2+0.4 with jitter took %.2f s", dt);
+    CHECKF(dt >= 0.35, "backoff 0.1+0.2+0.4 with jitter took %.2f s", dt);
     CHECK_EQ_INT(stats.retries, 3);
     ken_free(msg);
     msg = NULL;
@@ -520,7 +523,7 @@ static void test_limits(void) {
     REQUIRE(l);
     double t0 = ken_now();
     CHECK(run_chat(l, &go, &t, &stats, &msg) == KEN_ERR_IO);
-    CHECK(ken_now() - t0 < 2);
+    CHECKF(ken_now() - t0 < 10, "the 0.5 s timeout did not end a 20 s wait (%.1f s)", ken_now() - t0);
     CHECKF(msg && strstr(msg, "did not answer") && strstr(msg, "0.5 s"), "%s", msg ? msg : "");
     CHECK_EQ_INT(hits[S_SLOW], 1);           /* a timeout is not retried */
     ken_free(msg);
@@ -562,7 +565,7 @@ static void test_cancel(void) {
     char *t = NULL, *msg = NULL;
     double t0 = ken_now();
     CHECK(run_chat(l, &go, &t, &stats, &msg) == KEN_ERR_CANCELLED);
-    CHECK(ken_now() - t0 < 2);
+    CHECK(ken_now() - t0 < 10);
     CHECK(s.calls >= 3 && s.calls < 6);
     CHECK_EQ_STR(stats.finish, "cancelled");
     ken_free(msg);
@@ -577,7 +580,7 @@ static void test_cancel(void) {
     pthread_create(&th, NULL, raise_later, (void *)&flag);
     t0 = ken_now();
     CHECK(run_chat(l, &go, &t, &stats, &msg) == KEN_ERR_CANCELLED);
-    CHECKF(ken_now() - t0 < 1, "cancel took %.2f s", ken_now() - t0);
+    CHECKF(ken_now() - t0 < 10, "cancel did not end a 20 s wait (%.2f s)", ken_now() - t0);
     pthread_join(th, NULL);
     ken_free(msg);
     ken_llm_close(l);
