@@ -131,6 +131,17 @@ bool ask_llm_wanted(ask_llm_args *a) {
     return u && *u;
 }
 
+/* url for a message: user:password@ (if any) left out. */
+static void url_shown(const char *url, char *out, size_t cap) {
+    const char *s = strstr(url, "://");
+    const char *host = s ? s + 3 : url;
+    const char *at = strchr(host, '@'), *slash = strchr(host, '/');
+    if (at && (!slash || at < slash))
+        snprintf(out, cap, "%.*s%s", (int)(host - url), url, at + 1);
+    else
+        snprintf(out, cap, "%s", url);
+}
+
 static int open_one(const char *cmd, const char *path, const char *url, const char *name,
                     const ask_llm_args *a, bool env, ken_llm **out) {
     ken_llm_opts o = {.size = sizeof o, .model_path = path, .url = url, .model_name = name,
@@ -139,8 +150,10 @@ static int open_one(const char *cmd, const char *path, const char *url, const ch
     char *msg = NULL;
     ken_status st = ken_llm_open(&o, out, &msg);
     if (st == KEN_OK) return EXIT_OK;
-    fprintf(stderr, "ken %s: %s: %s\n", cmd, path ? path : url ? url : "model",
-            msg ? msg : ken_status_str(st));
+    char shown[1024] = "model";
+    if (path) snprintf(shown, sizeof shown, "%s", path);
+    else if (o.url) url_shown(o.url, shown, sizeof shown);
+    fprintf(stderr, "ken %s: %s: %s\n", cmd, shown, msg ? msg : ken_status_str(st));
     ken_free(msg);
     return cli_exit_of(st);
 }
