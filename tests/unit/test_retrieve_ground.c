@@ -142,7 +142,8 @@ static void test_verify_invalid_and_uncited(void) {
     ken_ground_check_free(&c);
 }
 
-/* A long answer (5,000 cited sentences, ~400 KB) is checked in bounded time;
+/* A long answer (5,000 cited sentences, ~400 KB) is checked whole (its
+ * speed is not asserted here: a quadratic check would meet ctest's timeout);
  * over 1 MiB is refused. */
 static void test_verify_long(void) {
     setup();
@@ -154,9 +155,7 @@ static void test_verify_long(void) {
     a[n1 * reps] = '\0';
     ken_ground_check c;
     ken_err err = {{0}};
-    double t0 = ken_now();
     REQUIRE(ken_ground_verify(a, n1 * reps, S, 3, 0, &c, &err) == KEN_OK);
-    CHECKF(ken_now() - t0 < 5.0, "%.2f s", ken_now() - t0);
     CHECK_EQ_INT(c.n_sent, reps);
     CHECK_EQ_INT(c.n_valid, reps);
     CHECK_EQ_INT(c.n_flagged, 0);
