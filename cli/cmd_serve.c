@@ -26,7 +26,7 @@ static void on_signal(int sig) {
 static const char serve_help[] =
     "usage: ken serve [--listen HOST:PORT] [--threads N] [--no-auth] [--model FILE]\n"
     "                 [--embed-model FILE] [--web DIR] [--max-body BYTES]\n"
-    "                 [--max-generations N] [--queue N] [--timeout SECONDS]\n\n"
+    "                 [--max-generations N] [--queue N] [--timeout SECONDS] [--max-tokens N]\n\n"
     "Serves the knowledge base over HTTP: the JSON API under /api/v1, OpenAI-compatible\n"
     "endpoints under /v1 (models, chat/completions, embeddings), /healthz, /readyz and\n"
     "the web UI at /. Every endpoint but the health probes needs an API key\n"
@@ -42,7 +42,8 @@ static const char serve_help[] =
     "  --max-body BYTES     request body limit (default 33554432)\n"
     "  --max-generations N  answers generated at once (default 2)\n"
     "  --queue N            answers waiting beyond that; more get 429 (default 8)\n"
-    "  --timeout SECONDS    per request (default 60)\n\n"
+    "  --timeout SECONDS    per request (default 60)\n"
+    "  --max-tokens N       tokens a generated answer may have at most (default 512)\n\n"
     "Stops on SIGINT/SIGTERM after in-flight requests finish.\n";
 
 static const char key_help[] =
@@ -115,6 +116,7 @@ int cmd_serve(int argc, char **argv) {
         else if (strcmp(a, "--max-generations") == 0 && num_arg(v, 1, 64, &n)) o.gen_max = (int)n;
         else if (strcmp(a, "--queue") == 0 && num_arg(v, 0, 1024, &n)) o.gen_queue_max = n ? (int)n : -1;
         else if (strcmp(a, "--timeout") == 0 && num_arg(v, 1, 3600, &n)) o.timeout_s = (int)n;
+        else if (strcmp(a, "--max-tokens") == 0 && num_arg(v, 1, 1 << 20, &n)) o.max_tokens = (int)n;
         else {
             fprintf(stderr, "ken serve: bad option or value: %s %s (see `ken serve --help`)\n", a, v);
             return EXIT_USAGE;

@@ -11,6 +11,7 @@
 #define KEN_LLM_H
 
 #include "ken.h"
+#include "ken_infer.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -50,6 +51,13 @@ void ken_llm_opts_from_env(ken_llm_opts *opts);
  * the options, except that a NULL model_name asks the server's /models.
  * A ken_llm is used by one thread at a time. */
 ken_status ken_llm_open(const ken_llm_opts *opts, ken_llm **out, char **errmsg);
+/* The local backend over a model that is already open (a server shares one
+ * per process): as ken_llm_open with opts->model_path naming model's file
+ * (its chat template and name are read from there), but the model is
+ * borrowed and must outlive the handle. Each handle has its own context, so
+ * handles over one model may run on different threads at once. */
+ken_status ken_llm_open_model(const ken_llm_opts *opts, ken_model *model, ken_llm **out,
+                              char **errmsg);
 void ken_llm_close(ken_llm *l);
 
 /* "local" or "http". */

@@ -30,7 +30,8 @@ void ken_llm_opts_from_env(ken_llm_opts *opts) {
     if (!opts->api_key) opts->api_key = env_nonempty("KEN_API_KEY");
 }
 
-ken_status ken_llm_open(const ken_llm_opts *opts, ken_llm **out, char **errmsg) {
+static ken_status open_with(const ken_llm_opts *opts, ken_model *model, ken_llm **out,
+                            char **errmsg) {
     if (errmsg) *errmsg = NULL;
     if (!out) return KEN_ERR_INVALID;
     *out = NULL;
@@ -45,11 +46,17 @@ ken_status ken_llm_open(const ken_llm_opts *opts, ken_llm **out, char **errmsg) 
         llm_errmsg(errmsg, "the context budget must not be negative");
         return KEN_ERR_INVALID;
     }
+    if (model && !o.model_path) {
+        llm_errmsg(errmsg, "a shared model needs the path of its file");
+        return KEN_ERR_INVALID;
+    }
     ken_llm *l = calloc(1, sizeof *l);
     if (!l) {
         llm_errmsg(errmsg, "out of memory");
         return KEN_ERR_NOMEM;
     }
+    l->model = model;
+    l->borrowed = model != NULL;
     ken_status st = o.model_path ? llm_local_open(l, &o, errmsg) : llm_http_open(l, &o, errmsg);
     if (st) {
         ken_llm_close(l);
@@ -57,6 +64,21 @@ ken_status ken_llm_open(const ken_llm_opts *opts, ken_llm **out, char **errmsg) 
     }
     *out = l;
     return KEN_OK;
+}
+
+ken_status ken_llm_open(const ken_llm_opts *opts, ken_llm **out, char **errmsg) {
+    return open_with(opts, NULL, out, errmsg);
+}
+
+ken_status ken_llm_open_model(const ken_llm_opts *opts, ken_model *model, ken_llm **out,
+                              char **errmsg) {
+    if (!model) {
+        if (errmsg) *errmsg = NULL;
+        llm_errmsg(errmsg, "no model");
+        if (out) *out = NULL;
+        return KEN_ERR_INVALID;
+    }
+    return open_with(opts, model, out, errmsg);
 }
 
 void ken_llm_close(ken_llm *l) {

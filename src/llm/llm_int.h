@@ -23,6 +23,7 @@ struct ken_llm {
     int n_ctx;
     /* local */
     ken_model *model;
+    bool borrowed;          /* model belongs to the caller (ken_llm_open_model) */
     ken_ctx *ctx;           /* made on first use (embedding-only users of a decoder pay nothing) */
     char *model_path;
     const char *format;     /* the built-in format the chat template looks like (its stop strings) */

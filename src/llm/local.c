@@ -50,7 +50,7 @@ ken_status llm_local_open(ken_llm *l, const ken_llm_opts *o, char **errmsg) {
         return KEN_ERR_NOMEM;
     }
     char *msg = NULL;
-    ken_status st = ken_model_open(o->model_path, &l->model, &msg);
+    ken_status st = l->model ? KEN_OK : ken_model_open(o->model_path, &l->model, &msg);
     if (st) {
         llm_errmsg(errmsg, "%s", msg ? msg : ken_status_str(st));
         ken_free(msg);
@@ -67,7 +67,7 @@ ken_status llm_local_open(ken_llm *l, const ken_llm_opts *o, char **errmsg) {
 
 void llm_local_close(ken_llm *l) {
     ken_ctx_free(l->ctx);
-    ken_model_close(l->model);
+    if (!l->borrowed) ken_model_close(l->model);
     free(l->model_path);
 }
 

@@ -695,24 +695,31 @@ static enum MHD_Result api_ask(srv_req *r) {
     if (!d) return res;
     const ken_json *o = ken_json_root(d);
     static const char *const fields[] = {"question", "k", "max_sentences", "min_score",
-                                         "collection", "stream", NULL};
+                                         "collection", "stream", "extractive", NULL};
     const char *qs = NULL, *coll = NULL, *use = NULL;
     long k = 8, ns = 3;
     double ms = 0;
-    bool stream = false;
+    bool stream = false, extractive = false;
     if (!srv_json_fields(r, o, fields, &res) ||
         !srv_json_str(r, o, "question", r->s->o.query_bytes_max, &qs, &res) ||
         !srv_json_int(r, o, "k", 1, 100, &k, &res) ||
         !srv_json_int(r, o, "max_sentences", 1, 20, &ns, &res) ||
         !srv_json_num(r, o, "min_score", -1, 1, &ms, &res) ||
         !srv_json_str(r, o, "collection", COLLECTION_BYTES_MAX - 1, &coll, &res) ||
-        !srv_json_bool(r, o, "stream", &stream, &res) || !srv_collection(r, coll, &use, &res)) {
+        !srv_json_bool(r, o, "stream", &stream, &res) ||
+        !srv_json_bool(r, o, "extractive", &extractive, &res) ||
+        !srv_collection(r, coll, &use, &res)) {
         ken_json_free(d);
         return res;
     }
     if (!qs || !*qs) {
         ken_json_free(d);
         return srv_error(r, 400, "missing_question", "a non-empty 'question' is needed");
+    }
+    if (r->s->model && !extractive) {   /* a decoder is loaded: it writes the answer */
+        res = srv_ask_model(r, qs, (uint32_t)k, ms, use, stream);
+        ken_json_free(d);
+        return res;
     }
     ask_job *j = calloc(1, sizeof *j);
     if (j) j->question = ken_strdup(qs);

@@ -124,6 +124,9 @@ bool srv_stream_expired(srv_stream *st);
 /* ---- routes */
 enum MHD_Result srv_api(srv_req *r, const char *path);      /* api.c: path after /api/v1 */
 enum MHD_Result srv_api_eval(srv_req *r);                   /* eval.c: POST /api/v1/eval */
+/* ask_gen.c: POST /api/v1/ask answered by the loaded decoder */
+enum MHD_Result srv_ask_model(srv_req *r, const char *question, uint32_t k, double min_score,
+                              const char *collection, bool stream);
 enum MHD_Result srv_openai(srv_req *r, const char *path);   /* openai.c: path after /v1 */
 enum MHD_Result srv_web(srv_req *r, const char *path);      /* web.c */
 void srv_web_find(srv *s);
