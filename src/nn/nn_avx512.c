@@ -1,0 +1,173 @@
+/* nn_avx512.c: AVX-512 VNNI integer GEMM for Q8_0 weights × Q8_0
+ * activations (prompt processing, batches). Compiled with target attributes
+ * (no -m flags), installed by nn_dot.c only when CPUID says the CPU has
+ * AVX-512 F/BW/VL/VNNI.
+ *
+ * Bit-identical to the one-token AVX2 kernel (dot_q8_0 in nn_avx2.c): that
+ * kernel keeps two 8-lane float accumulators per output, acc0 for even
+ * blocks and acc1 for odd ones, adds d·(int32 lane sums of 4 products) with
+ * one FMA per block and returns hsum(acc0 + acc1). Here one zmm per output
+ * holds both: the low 8 lanes are acc0 and the high 8 are acc1, and each
+ * step takes two blocks (block i in the low half, i+1 in the high half), so
+ * every lane sees the same integer sum, the same scale product and the same
+ * FMA in the same order. The integer sums are exact either way: vpdpbusd
+ * adds the same 4 byte products per lane as maddubs + madd do.
+ *
+ * vpdpbusd multiplies unsigned by signed bytes: the activations are stored
+ * as x + 128 (x ^ 0x80) and each lane subtracts 128·Σw over its 4 weights,
+ * computed once per weight row and step.
+ *
+ * Both operands are packed first (ken_nn_q8_0_pack): a row's 32-byte quant
+ * groups back to back (n bytes), then its n/32 scales as F32, the row padded
+ * to a multiple of 64 bytes. Weights are packed once per chunk of rows and
+ * reused for every token; activations once per product. */
+#include "nn/nn_impl.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+
+#include <immintrin.h>
+
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
+#define TGT512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
+#define INLINE __attribute__((always_inline)) inline
+
+/* The same reduction as nn_avx2.c's hsum_ps, so the last additions round
+ * the same way. */
+TGT512 static inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* Scales of blocks i and i+1 (consecutive floats at p) as 8 × s[i], 8 × s[i+1]. */
+TGT512 static inline __m512 scale_pair(const float *p) {
+    const __m512i idx = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    const __m128 two = _mm_castpd_ps(_mm_load_sd((const double *)(const void *)p));
+    return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(two));
+}
+
+/* One NR × NT tile (NR, NT ≤ 4, constants after inlining): y[t·ys + r] for
+ * packed weight rows w (ws bytes apart) and packed activation rows x (xs
+ * bytes apart), n elements. */
+TGT512 static INLINE void tile_q8_0(const uint8_t *w, size_t ws, const uint8_t *x, size_t xs,
+                                    int64_t n, float *y, int64_t ys, int NR, int NT) {
+    const int64_t nb = n / QK8_0;
+    const float *wd[4], *xd[4];
+    for (int r = 0; r < NR; r++) wd[r] = (const float *)(const void *)(w + (size_t)r * ws + n);
+    for (int t = 0; t < NT; t++) xd[t] = (const float *)(const void *)(x + (size_t)t * xs + n);
+    const __m512i k80 = _mm512_set1_epi8((char)0x80);
+    __m512 acc[4][4];
+    for (int r = 0; r < NR; r++)
+        for (int t = 0; t < NT; t++) acc[r][t] = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        __m512i wq[4], corr[4];
+        __m512 wsc[4];
+        for (int r = 0; r < NR; r++) {
+            wq[r] = _mm512_loadu_si512(w + (size_t)r * ws + QK8_0 * i);
+            corr[r] = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                       _mm512_dpbusd_epi32(_mm512_setzero_si512(), k80, wq[r]));
+            wsc[r] = scale_pair(wd[r] + i);
+        }
+        for (int t = 0; t < NT; t++) {
+            const __m512i xq = _mm512_loadu_si512(x + (size_t)t * xs + QK8_0 * i);
+            const __m512 xsc = scale_pair(xd[t] + i);
+            for (int r = 0; r < NR; r++) {
+                const __m512i p = _mm512_dpbusd_epi32(corr[r], xq, wq[r]);
+                const __m512 d = _mm512_mul_ps(wsc[r], xsc);
+                acc[r][t] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc[r][t]);
+            }
+        }
+    }
+    if (i < nb) {   /* odd block count: the last block goes to the low half (acc0) only */
+        for (int r = 0; r < NR; r++) {
+            const __m512i wq = _mm512_zextsi256_si512(
+                _mm256_loadu_si256((const __m256i *)(const void *)(w + (size_t)r * ws + QK8_0 * i)));
+            const __m512i corr = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                                  _mm512_dpbusd_epi32(_mm512_setzero_si512(), k80, wq));
+            const __m512 wsc = _mm512_set1_ps(wd[r][i]);
+            for (int t = 0; t < NT; t++) {
+                const __m512i xq = _mm512_zextsi256_si512(
+                    _mm256_loadu_si256((const __m256i *)(const void *)(x + (size_t)t * xs + QK8_0 * i)));
+                const __m512i p = _mm512_dpbusd_epi32(corr, xq, wq);
+                const __m512 d = _mm512_mul_ps(wsc, _mm512_set1_ps(xd[t][i]));
+                acc[r][t] = _mm512_mask3_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc[r][t], 0x00FF);
+            }
+        }
+    }
+    for (int r = 0; r < NR; r++)
+        for (int t = 0; t < NT; t++) {
+            const __m256 lo = _mm512_castps512_ps256(acc[r][t]);
+            const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[r][t]), 1));
+            y[t * ys + r] = hsum8(_mm256_add_ps(lo, hi)) + 0.0f;   /* as dot_q8_0: + 0.0f */
+        }
+}
+
+#define TILE_FN(R, T)                                                               \
+    TGT512 static void tile_##R##x##T(const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, \
+                                      int64_t n, float *y, int64_t ys) {            \
+        tile_q8_0(w, ws, x, xs, n, y, ys, R, T);                                    \
+    }
+#define TILE_ROW(R) TILE_FN(R, 1) TILE_FN(R, 2) TILE_FN(R, 3) TILE_FN(R, 4)
+TILE_ROW(1)
+TILE_ROW(2)
+TILE_ROW(3)
+TILE_ROW(4)
+
+typedef void (*tile_fn)(const uint8_t *, size_t, const uint8_t *, size_t, int64_t, float *, int64_t);
+static const tile_fn tiles[4][4] = {
+    {tile_1x1, tile_1x2, tile_1x3, tile_1x4},
+    {tile_2x1, tile_2x2, tile_2x3, tile_2x4},
+    {tile_3x1, tile_3x2, tile_3x3, tile_3x4},
+    {tile_4x1, tile_4x2, tile_4x3, tile_4x4},
+};
+
+/* y[t·ys + r] = Σ W[r]·X[t] for r < nr, t < nt over packed rows: for each
+ * group of 4 weight rows (kept in L1), every group of 4 tokens. */
+static void gemm_q8_0(const uint8_t *w, size_t ws, int64_t nr, const uint8_t *x, size_t xs,
+                      int64_t nt, int64_t n, float *y, int64_t ys) {
+    for (int64_t r = 0; r < nr; r += 4) {
+        const int R = nr - r < 4 ? (int)(nr - r) : 4;
+        for (int64_t t = 0; t < nt; t += 4) {
+            const int T = nt - t < 4 ? (int)(nt - t) : 4;
+            tiles[R - 1][T - 1](w + (size_t)r * ws, ws, x + (size_t)t * xs, xs, n,
+                                y + t * ys + r, ys);
+        }
+    }
+}
+
+ken_nn_qgemm_fn ken_nn_avx512_qgemm(ken_dtype wt) { return wt == KEN_DT_Q8_0 ? gemm_q8_0 : NULL; }
+
+#else
+
+ken_nn_qgemm_fn ken_nn_avx512_qgemm(ken_dtype wt) {
+    (void)wt;
+    return NULL;
+}
+
+#endif
+
+size_t ken_nn_q8_0_packed_bytes(int64_t n) {
+    return ((size_t)n + (size_t)(n / QK8_0) * sizeof(float) + 63) / 64 * 64;
+}
+
+void ken_nn_q8_0_pack(const void *src, int64_t n, bool act, uint8_t *dst) {
+    const blk_q8_0 *b = src;
+    const int64_t nb = n / QK8_0;
+    float *d = (float *)(void *)(dst + n);
+    for (int64_t i = 0; i < nb; i++) {
+        uint8_t *q = dst + QK8_0 * i;
+        memcpy(q, b[i].qs, QK8_0);
+        if (act)
+            for (int k = 0; k < QK8_0; k++) q[k] ^= 0x80;   /* x + 128 as an unsigned byte */
+        d[i] = half_at(&b[i].d);
+    }
+    const size_t used = (size_t)n + (size_t)nb * sizeof(float);
+    memset(dst + used, 0, ken_nn_q8_0_packed_bytes(n) - used);
+}
