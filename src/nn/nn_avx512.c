@@ -1,5 +1,6 @@
 /* nn_avx512.c: AVX-512 VNNI integer GEMM for Q8_0 weights × Q8_0
- * activations (prompt processing, batches). Compiled with target attributes
+ * activations (prompt processing, batches), which also serves Q5_0 and Q4_0
+ * weights (widened to Q8_0's layout when packed). Compiled with target attributes
  * (no -m flags), installed by nn_dot.c only when CPUID says the CPU has
  * AVX-512 F/BW/VL/VNNI.
  *
@@ -142,7 +143,12 @@ static void gemm_q8_0(const uint8_t *w, size_t ws, int64_t nr, const uint8_t *x,
     }
 }
 
-ken_nn_qgemm_fn ken_nn_avx512_qgemm(ken_dtype wt) { return wt == KEN_DT_Q8_0 ? gemm_q8_0 : NULL; }
+/* Q4_0 and Q5_0 weights are widened to Q8_0's layout when packed: their
+ * one-token kernels form the same per-block integer sums and the same
+ * float operations as Q8_0's, so one GEMM serves the three. */
+ken_nn_qgemm_fn ken_nn_avx512_qgemm(ken_dtype wt) {
+    return wt == KEN_DT_Q8_0 || wt == KEN_DT_Q5_0 || wt == KEN_DT_Q4_0 ? gemm_q8_0 : NULL;
+}
 
 #else
 
@@ -155,6 +161,40 @@ ken_nn_qgemm_fn ken_nn_avx512_qgemm(ken_dtype wt) {
 
 size_t ken_nn_q8_0_packed_bytes(int64_t n) {
     return ((size_t)n + (size_t)(n / QK8_0) * sizeof(float) + 63) / 64 * 64;
+}
+
+/* Q4_0 / Q5_0 block i of src as 32 signed bytes (ggml's element order: low
+ * nibbles are elements 0..15, high nibbles 16..31; Q5_0's bit j of qh is
+ * the fifth bit of element j) and its scale. */
+static float widen_block(ken_dtype wt, const uint8_t *src, int64_t i, uint8_t *q) {
+    if (wt == KEN_DT_Q4_0) {
+        const blk_q4_0 *b = (const blk_q4_0 *)(const void *)src + i;
+        for (int k = 0; k < 16; k++) {
+            q[k] = (uint8_t)((b->qs[k] & 0xF) - 8);
+            q[k + 16] = (uint8_t)((b->qs[k] >> 4) - 8);
+        }
+        return half_at(&b->d);
+    }
+    const blk_q5_0 *b = (const blk_q5_0 *)(const void *)src + i;
+    uint32_t qh;
+    memcpy(&qh, b->qh, 4);
+    for (int k = 0; k < 16; k++) {
+        q[k] = (uint8_t)(((b->qs[k] & 0xF) | (((qh >> k) & 1) << 4)) - 16);
+        q[k + 16] = (uint8_t)(((b->qs[k] >> 4) | (((qh >> (k + 16)) & 1) << 4)) - 16);
+    }
+    return half_at(&b->d);
+}
+
+void ken_nn_qgemm_pack_w(ken_dtype wt, const void *src, int64_t n, uint8_t *dst) {
+    if (wt == KEN_DT_Q8_0) {
+        ken_nn_q8_0_pack(src, n, false, dst);
+        return;
+    }
+    const int64_t nb = n / QK8_0;
+    float *d = (float *)(void *)(dst + n);
+    for (int64_t i = 0; i < nb; i++) d[i] = widen_block(wt, src, i, dst + QK8_0 * i);
+    const size_t used = (size_t)n + (size_t)nb * sizeof(float);
+    memset(dst + used, 0, ken_nn_q8_0_packed_bytes(n) - used);
 }
 
 void ken_nn_q8_0_pack(const void *src, int64_t n, bool act, uint8_t *dst) {

@@ -182,5 +182,8 @@ ken_nn_qgemm_fn ken_nn_avx512_qgemm(ken_dtype wt);   /* NULL when none */
  * ken_nn_q8_0_packed_bytes(n) (a multiple of 64). dst 4-byte aligned. */
 size_t ken_nn_q8_0_packed_bytes(int64_t n);
 void ken_nn_q8_0_pack(const void *src, int64_t n, bool act, uint8_t *dst);
+/* A weight row of type wt (Q8_0, Q5_0 or Q4_0) packed in that layout: Q4_0
+ * and Q5_0 quants widened to signed bytes (their values), same scales. */
+void ken_nn_qgemm_pack_w(ken_dtype wt, const void *src, int64_t n, uint8_t *dst);
 
 #endif

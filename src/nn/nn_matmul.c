@@ -8,7 +8,7 @@
  * shared counter (a thread slowed down by another process simply takes
  * fewer chunks) and compute, for each row, its dot product with every token
  * (the weight row stays in L1 across tokens); or, for Q8_0 weights with a
- * batch where the CPU has AVX-512 VNNI, packs the chunk's rows once and runs
+ * batch where the CPU has AVX-512 VNNI (Q4_0 and Q5_0 too), packs the chunk's rows once and runs
  * the integer GEMM of nn_avx512.c over tiles of tokens. Each y value comes from one
  * call of the same kernel on the same bytes, so the result does not depend
  * on the thread count or on which thread took which chunk. */
@@ -162,7 +162,8 @@ static void qgemm_chunk(void *ctx, int64_t c, int ith) {
     const uint8_t *wd = j->w->data;
     uint8_t *wp = j->wp + (size_t)ith * (size_t)j->chunk * j->ps;
     for (int64_t o = o0; o < o1; o++)
-        ken_nn_q8_0_pack(wd + (size_t)o * j->w_row_bytes, n_in, false, wp + (size_t)(o - o0) * j->ps);
+        ken_nn_qgemm_pack_w(j->w->type, wd + (size_t)o * j->w_row_bytes, n_in,
+                            wp + (size_t)(o - o0) * j->ps);
     for (int64_t t0 = 0; t0 < j->n_tok; t0 += QGEMM_TILE) {
         const int64_t nt = j->n_tok - t0 < QGEMM_TILE ? j->n_tok - t0 : QGEMM_TILE;
         j->qgemm(wp, j->ps, o1 - o0, j->xp + (size_t)t0 * j->ps, j->ps, nt, n_in,

@@ -1,5 +1,5 @@
 /* test_nn_qgemm.c: the integer GEMM for quantized weights with a batch
- * (nn_avx512.c) against the one-token kernels and the scalar reference:
+ * (nn_avx512.c; Q8_0, Q5_0 and Q4_0 weights) against the one-token kernels and the scalar reference:
  * bit-identical to the AVX2 one-token kernel at shapes that leave edges in
  * every direction (rows and tokens not multiples of the 4 × 4 tile, one
  * block, odd and even block counts, many blocks), with extreme values (any
@@ -28,23 +28,26 @@ static float rng_normal(void) {
 
 enum { VAL_NORMAL, VAL_BYTES, VAL_HUGE, VAL_TINY, VAL_COUNT };
 
-/* n_out Q8_0 weight rows of n_in: quantized normals, or raw random bytes
- * (every quant value, -128 included) with scales of several magnitudes. */
-static void make_weights(int kind, int64_t n_in, int64_t n_out, uint8_t *wq) {
-    const size_t rb = ken_nn_row_bytes(KEN_DT_Q8_0, n_in);
+/* n_out weight rows of type wt (Q8_0, Q5_0, Q4_0) of n_in: quantized
+ * normals, or raw random bytes (every quant value, -128 included) with
+ * scales of several magnitudes. */
+static void make_weights(ken_dtype wt, int kind, int64_t n_in, int64_t n_out, uint8_t *wq) {
+    const size_t rb = ken_nn_row_bytes(wt, n_in), bb = ken_nn_block_bytes(wt);
     float *wf = malloc(sizeof(float) * (size_t)n_in);
     for (int64_t o = 0; o < n_out; o++) {
-        blk_q8_0 *b = (blk_q8_0 *)(void *)(wq + (size_t)o * rb);
+        uint8_t *row = wq + (size_t)o * rb;
         if (kind == VAL_NORMAL) {
             for (int64_t i = 0; i < n_in; i++) wf[i] = rng_normal();
-            ken_nn_quantize_row(KEN_DT_Q8_0, wf, b, n_in);
+            ken_nn_quantize_row(wt, wf, row, n_in);
             continue;
         }
-        for (int64_t i = 0; i < n_in / QK8_0; i++) {
-            for (int k = 0; k < QK8_0; k++) b[i].qs[k] = (int8_t)(uint8_t)rng_next();
+        for (size_t i = 0; i < rb; i++) row[i] = (uint8_t)rng_next();
+        for (int64_t i = 0; i < n_in / 32; i++) {   /* every block starts with its F16 scale */
             const float d = kind == VAL_HUGE ? 60000.0f : kind == VAL_TINY ? 6e-8f
                                                                         : 0.01f + (float)(rng_next() % 100) * 1e-3f;
-            put_half(&b[i].d, (rng_next() & 1) ? -d : d);
+            ken_half h;
+            put_half(&h, (rng_next() & 1) ? -d : d);
+            memcpy(row + (size_t)i * bb, &h, 2);
         }
     }
     free(wf);
@@ -61,51 +64,54 @@ static void make_acts(int kind, int64_t n_in, int64_t n_tok, float *x) {
 /* The packed GEMM against the AVX2 one-token kernel (bit for bit) and the
  * scalar reference (within rounding), y padded to check nothing else is
  * written. */
-static void check_kernel(ken_nn_qgemm_fn gemm, int kind, int64_t n_in, int64_t n_out, int64_t n_tok) {
-    const size_t rb = ken_nn_row_bytes(KEN_DT_Q8_0, n_in), ps = ken_nn_q8_0_packed_bytes(n_in);
+static void check_kernel(ken_nn_qgemm_fn gemm, ken_dtype wt, int kind, int64_t n_in, int64_t n_out,
+                         int64_t n_tok) {
+    const size_t rb = ken_nn_row_bytes(wt, n_in), xb = ken_nn_row_bytes(KEN_DT_Q8_0, n_in);
+    const size_t ps = ken_nn_q8_0_packed_bytes(n_in);
     const int64_t ys = n_out + 2;
-    uint8_t *wq = malloc(rb * (size_t)n_out), *xq = malloc(rb * (size_t)n_tok);
+    uint8_t *wq = malloc(rb * (size_t)n_out), *xq = malloc(xb * (size_t)n_tok);
     uint8_t *wp = aligned_alloc(64, ps * (size_t)n_out), *xp = aligned_alloc(64, ps * (size_t)n_tok);
     float *x = malloc(sizeof(float) * (size_t)(n_in * n_tok));
     float *y = malloc(sizeof(float) * (size_t)(ys * n_tok));
-    make_weights(kind, n_in, n_out, wq);
+    float *wf = malloc(sizeof(float) * (size_t)n_in), *xf = malloc(sizeof(float) * (size_t)n_in);
+    make_weights(wt, kind, n_in, n_out, wq);
     make_acts(kind, n_in, n_tok, x);
     for (int64_t t = 0; t < n_tok; t++) {
-        ken_nn_quantize_act(KEN_DT_Q8_0, x + t * n_in, xq + (size_t)t * rb, n_in);
-        ken_nn_q8_0_pack(xq + (size_t)t * rb, n_in, true, xp + (size_t)t * ps);
+        ken_nn_quantize_act(KEN_DT_Q8_0, x + t * n_in, xq + (size_t)t * xb, n_in);
+        ken_nn_q8_0_pack(xq + (size_t)t * xb, n_in, true, xp + (size_t)t * ps);
     }
-    for (int64_t o = 0; o < n_out; o++) ken_nn_q8_0_pack(wq + (size_t)o * rb, n_in, false, wp + (size_t)o * ps);
+    for (int64_t o = 0; o < n_out; o++) ken_nn_qgemm_pack_w(wt, wq + (size_t)o * rb, n_in, wp + (size_t)o * ps);
     for (int64_t i = 0; i < ys * n_tok; i++) y[i] = -7.0f;
     gemm(wp, ps, n_out, xp, ps, n_tok, n_in, y, ys);
-    ken_nn_dot_fn one = ken_nn_dot_kernel(KEN_DT_Q8_0, KEN_NN_SIMD_AVX2);
+    ken_nn_dot_fn one = ken_nn_dot_kernel(wt, KEN_NN_SIMD_AVX2);
     REQUIRE(one != NULL);
     int exact_bad = 0, ref_bad = 0, pad_bad = 0;
     for (int64_t t = 0; t < n_tok; t++) {
+        const uint8_t *a = xq + (size_t)t * xb;
+        ken_nn_dequantize_row(KEN_DT_Q8_0, a, xf, n_in);
         for (int64_t o = 0; o < n_out; o++) {
-            const uint8_t *w = wq + (size_t)o * rb, *a = xq + (size_t)t * rb;
+            const uint8_t *w = wq + (size_t)o * rb;
             const float got = y[t * ys + o], want = one(w, a, n_in);
             exact_bad += memcmp(&got, &want, sizeof got) != 0;
+            ken_nn_dequantize_row(wt, w, wf, n_in);
             double mag = 0;
-            const blk_q8_0 *wb = (const blk_q8_0 *)(const void *)w, *ab = (const blk_q8_0 *)(const void *)a;
-            for (int64_t i = 0; i < n_in; i++)
-                mag += fabs((double)half_at(&wb[i / QK8_0].d) * wb[i / QK8_0].qs[i % QK8_0] *
-                            half_at(&ab[i / QK8_0].d) * ab[i / QK8_0].qs[i % QK8_0]);
-            const float ref = ken_nn_vec_dot_ref(KEN_DT_Q8_0, w, a, n_in);
+            for (int64_t i = 0; i < n_in; i++) mag += fabs((double)wf[i] * xf[i]);
+            const float ref = ken_nn_vec_dot_ref(wt, w, a, n_in);
             ref_bad += fabs((double)got - ref) > 1e-5 * mag + 1e-30;
         }
         pad_bad += y[t * ys + n_out] != -7.0f || y[t * ys + n_out + 1] != -7.0f;
     }
     CHECKF(exact_bad == 0 && ref_bad == 0 && pad_bad == 0,
-           "qgemm kind %d n_in %lld n_out %lld n_tok %lld: %d differ from the one-token kernel, "
+           "qgemm %s kind %d n_in %lld n_out %lld n_tok %lld: %d differ from the one-token kernel, "
            "%d from the reference, %d padding values written",
-           kind, (long long)n_in, (long long)n_out, (long long)n_tok, exact_bad, ref_bad, pad_bad);
-    free(wq); free(xq); free(wp); free(xp); free(x); free(y);
+           ken_dtype_name(wt), kind, (long long)n_in, (long long)n_out, (long long)n_tok, exact_bad, ref_bad, pad_bad);
+    free(wq); free(xq); free(wp); free(xp); free(x); free(y); free(wf); free(xf);
 }
 
 static void test_kernel_shapes(void) {
     const ken_nn_simd det = ken_nn_simd_detected();
     ken_nn_qgemm_fn gemm = ken_nn_avx512_qgemm(KEN_DT_Q8_0);
-    CHECK(ken_nn_avx512_qgemm(KEN_DT_Q4_0) == NULL);   /* only Q8_0 has one */
+    CHECK(ken_nn_avx512_qgemm(KEN_DT_Q4_1) == NULL);   /* 32-element signed types only */
     if (det < KEN_NN_SIMD_AVX512) {
         /* nothing to run the kernel on: the dispatch must not offer it */
         fprintf(stderr, "test_nn_qgemm: CPU lacks AVX-512 VNNI (%s): kernel not run\n",
@@ -121,11 +127,16 @@ static void test_kernel_shapes(void) {
         for (size_t b = 0; b < KEN_ARRAY_LEN(n_outs); b++)
             for (size_t c = 0; c < KEN_ARRAY_LEN(n_toks); c++)
                 if (n_ins[a] < 4000 || (b == 4 && c == 5))   /* the long rows once */
-                    check_kernel(gemm, VAL_NORMAL, n_ins[a], n_outs[b], n_toks[c]);
-    for (int kind = VAL_BYTES; kind < VAL_COUNT; kind++) {
-        check_kernel(gemm, kind, 32, 5, 6);
-        check_kernel(gemm, kind, 160, 9, 11);
-        check_kernel(gemm, kind, 1024, 4, 4);
+                    check_kernel(gemm, KEN_DT_Q8_0, VAL_NORMAL, n_ins[a], n_outs[b], n_toks[c]);
+    const ken_dtype types[] = {KEN_DT_Q8_0, KEN_DT_Q5_0, KEN_DT_Q4_0};
+    for (size_t k = 0; k < KEN_ARRAY_LEN(types); k++) {
+        REQUIRE(ken_nn_avx512_qgemm(types[k]) == gemm);
+        for (int kind = VAL_NORMAL; kind < VAL_COUNT; kind++) {
+            check_kernel(gemm, types[k], kind, 32, 5, 6);
+            check_kernel(gemm, types[k], kind, 160, 9, 11);
+            check_kernel(gemm, types[k], kind, 1024, 4, 4);
+        }
+        check_kernel(gemm, types[k], VAL_NORMAL, 4896, 3, 5);
     }
     /* the dispatch offers it at this level and not below */
     CHECK(ken_nn_qgemm_best(KEN_DT_Q8_0) == gemm);
@@ -142,16 +153,19 @@ static void test_matmul_levels(void) {
     REQUIRE(ken_pool_new(2, &pool) == KEN_OK);
     ken_nn_work work = {0};
     const int64_t shapes[][3] = {{32, 7, 5}, {96, 33, 9}, {896, 130, 70}, {4864, 21, 66}};
-    for (size_t s = 0; s < KEN_ARRAY_LEN(shapes); s++) {
-        const int64_t n_in = shapes[s][0], n_out = shapes[s][1], n_tok = shapes[s][2];
-        const size_t rb = ken_nn_row_bytes(KEN_DT_Q8_0, n_in);
+    const ken_dtype types[] = {KEN_DT_Q8_0, KEN_DT_Q5_0, KEN_DT_Q4_0};
+    for (size_t s = 0; s < KEN_ARRAY_LEN(shapes) * KEN_ARRAY_LEN(types); s++) {
+        const ken_dtype wt = types[s / KEN_ARRAY_LEN(shapes)];
+        const int64_t *sh = shapes[s % KEN_ARRAY_LEN(shapes)];
+        const int64_t n_in = sh[0], n_out = sh[1], n_tok = sh[2];
+        const size_t rb = ken_nn_row_bytes(wt, n_in);
         uint8_t *wq = malloc(rb * (size_t)n_out);
         float *x = malloc(sizeof(float) * (size_t)(n_in * n_tok));
         float *y[3];
         for (int i = 0; i < 3; i++) y[i] = malloc(sizeof(float) * (size_t)(n_out * n_tok));
-        make_weights(s % 2 ? VAL_BYTES : VAL_NORMAL, n_in, n_out, wq);
+        make_weights(wt, s % 2 ? VAL_BYTES : VAL_NORMAL, n_in, n_out, wq);
         make_acts(VAL_NORMAL, n_in, n_tok, x);
-        ken_nn_mat m = {KEN_DT_Q8_0, n_in, n_out, wq};
+        ken_nn_mat m = {wt, n_in, n_out, wq};
         ken_nn_simd_set(KEN_NN_SIMD_AVX2);
         CHECK(ken_nn_matmul(NULL, &m, x, n_tok, y[0], &work) == KEN_OK);
         ken_nn_simd_set(det);
@@ -159,8 +173,8 @@ static void test_matmul_levels(void) {
         CHECK(ken_nn_matmul(pool, &m, x, n_tok, y[2], NULL) == KEN_OK);
         const size_t bytes = sizeof(float) * (size_t)(n_out * n_tok);
         CHECKF(memcmp(y[0], y[1], bytes) == 0 && memcmp(y[1], y[2], bytes) == 0,
-               "matmul %lldx%lldx%lld: levels or thread counts differ", (long long)n_in,
-               (long long)n_out, (long long)n_tok);
+               "matmul %s %lldx%lldx%lld: levels or thread counts differ", ken_dtype_name(wt),
+               (long long)n_in, (long long)n_out, (long long)n_tok);
         for (int i = 0; i < 3; i++) free(y[i]);
         free(wq);
         free(x);
