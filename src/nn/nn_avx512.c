@@ -150,18 +150,50 @@ ken_nn_qgemm_fn ken_nn_avx512_qgemm(ken_dtype wt) {
     return wt == KEN_DT_Q8_0 || wt == KEN_DT_Q5_0 || wt == KEN_DT_Q4_0 ? gemm_q8_0 : NULL;
 }
 
+/* 16 bytes of nibbles -> 32 bytes: low nibbles (elements 0..15), then high. */
+TGT512 static inline __m256i nibbles32(const uint8_t *p) {
+    const __m128i t = _mm_loadu_si128((const __m128i *)(const void *)p);
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), _mm256_set1_epi8(0xF));
+}
+
+/* Byte i = 0xFF where bit i of bits is set. */
+TGT512 static inline __m256i bits_to_bytes(uint32_t bits) {
+    return _mm256_movm_epi8(bits);
+}
+
+/* Q4_0 / Q5_0 / Q8_0 weight row -> packed: block quants as signed bytes
+ * (their values, ggml's element order: low nibbles are elements 0..15,
+ * high nibbles 16..31, Q5_0's bit j of qh the fifth bit of element j), then
+ * the scales as F32. */
+TGT512 static void pack_w(ken_dtype wt, const uint8_t *src, int64_t n, uint8_t *dst) {
+    const int64_t nb = n / QK8_0;
+    const size_t bb = ken_nn_block_bytes(wt);
+    float *d = (float *)(void *)(dst + n);
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *b = src + (size_t)i * bb;
+        __m256i q;
+        if (wt == KEN_DT_Q8_0) {
+            q = _mm256_loadu_si256((const __m256i *)(const void *)(b + 2));
+        } else if (wt == KEN_DT_Q4_0) {
+            q = _mm256_sub_epi8(nibbles32(b + 2), _mm256_set1_epi8(8));
+        } else {   /* Q5_0: nibble - 16 = nibble | 0xF0 where the fifth bit is clear */
+            uint32_t qh;
+            memcpy(&qh, b + 2, 4);
+            const __m256i hi = _mm256_andnot_si256(bits_to_bytes(qh), _mm256_set1_epi8((char)0xF0));
+            q = _mm256_or_si256(nibbles32(b + 6), hi);
+        }
+        _mm256_storeu_si256((__m256i *)(void *)(dst + QK8_0 * i), q);
+        d[i] = half_at(b);
+    }
+    const size_t used = (size_t)n + (size_t)nb * sizeof(float);
+    memset(dst + used, 0, ken_nn_q8_0_packed_bytes(n) - used);
+}
+
+void ken_nn_qgemm_pack_w(ken_dtype wt, const void *src, int64_t n, uint8_t *dst) {
+    pack_w(wt, src, n, dst);
+}
+
 #else
-
-ken_nn_qgemm_fn ken_nn_avx512_qgemm(ken_dtype wt) {
-    (void)wt;
-    return NULL;
-}
-
-#endif
-
-size_t ken_nn_q8_0_packed_bytes(int64_t n) {
-    return ((size_t)n + (size_t)(n / QK8_0) * sizeof(float) + 63) / 64 * 64;
-}
 
 /* Q4_0 / Q5_0 block i of src as 32 signed bytes (ggml's element order: low
  * nibbles are elements 0..15, high nibbles 16..31; Q5_0's bit j of qh is
@@ -195,6 +227,17 @@ void ken_nn_qgemm_pack_w(ken_dtype wt, const void *src, int64_t n, uint8_t *dst)
     for (int64_t i = 0; i < nb; i++) d[i] = widen_block(wt, src, i, dst + QK8_0 * i);
     const size_t used = (size_t)n + (size_t)nb * sizeof(float);
     memset(dst + used, 0, ken_nn_q8_0_packed_bytes(n) - used);
+}
+
+ken_nn_qgemm_fn ken_nn_avx512_qgemm(ken_dtype wt) {
+    (void)wt;
+    return NULL;
+}
+
+#endif
+
+size_t ken_nn_q8_0_packed_bytes(int64_t n) {
+    return ((size_t)n + (size_t)(n / QK8_0) * sizeof(float) + 63) / 64 * 64;
 }
 
 void ken_nn_q8_0_pack(const void *src, int64_t n, bool act, uint8_t *dst) {
