@@ -143,10 +143,127 @@ static void gemm_q8_0(const uint8_t *w, size_t ws, int64_t nr, const uint8_t *x,
     }
 }
 
+/* ------------------------------------------------------------ Q4_K × Q8_K */
+
+/* Packed super-block (KSB bytes; weights and activations alike):
+ * weights: 256 quants as unsigned bytes (0..15) in element order, the 8
+ * sub-block scales as int32, the 8 mins as int16, d and dmin as F32;
+ * activations: the 256 quants, the 8 sums of 32 (bsums[2g] + bsums[2g+1])
+ * as int16, d as F32. */
+#define KSB 320
+#define KSB_SC 256
+#define KSB_MN 288
+#define KSB_D 304
+#define KSB_DMIN 308
+#define KSB_BP 256
+#define KSB_XD 272
+
+/* Four 16-lane int32 sums (one per token) -> their four totals. */
+TGT512 static inline __m128i reduce4(__m512i a0, __m512i a1, __m512i a2, __m512i a3) {
+    const __m512i t01 = _mm512_add_epi32(_mm512_unpacklo_epi32(a0, a1), _mm512_unpackhi_epi32(a0, a1));
+    const __m512i t23 = _mm512_add_epi32(_mm512_unpacklo_epi32(a2, a3), _mm512_unpackhi_epi32(a2, a3));
+    const __m512i u = _mm512_add_epi32(_mm512_unpacklo_epi64(t01, t23), _mm512_unpackhi_epi64(t01, t23));
+    const __m256i v = _mm256_add_epi32(_mm512_castsi512_si256(u), _mm512_extracti64x4_epi64(u, 1));
+    return _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+}
+
+/* NR weight rows × 4 token slots (slots past NT repeat the last token and
+ * are not stored). Per super-block: isum = Σ_c sc[c]·Σ q·y and msum =
+ * Σ_g mn[g]·bp[g], both exact integers as in the one-token kernel, then the
+ * same float expression, s += xd·(d·isum − dmin·msum), in four lanes. */
+TGT512 static INLINE void tile_q4_K(const uint8_t *w, size_t ws, const uint8_t *x, size_t xs,
+                                    int64_t n, float *y, int64_t ys, int NR, int NT) {
+    const uint8_t *xr[4];
+    for (int t = 0; t < 4; t++) xr[t] = x + (size_t)(t < NT ? t : NT - 1) * xs;
+    __m128 s[4];
+    for (int r = 0; r < NR; r++) s[r] = _mm_setzero_ps();
+    for (int64_t sb = 0; sb < n / QK_K; sb++) {
+        const size_t off = (size_t)sb * KSB;
+        __m512i acc[4][4];
+        for (int r = 0; r < NR; r++)
+            for (int t = 0; t < 4; t++) acc[r][t] = _mm512_setzero_si512();
+        for (int c2 = 0; c2 < 4; c2++) {
+            const __m512i idx = _mm512_setr_epi32(2 * c2, 2 * c2, 2 * c2, 2 * c2, 2 * c2, 2 * c2, 2 * c2,
+                                                  2 * c2, 2 * c2 + 1, 2 * c2 + 1, 2 * c2 + 1, 2 * c2 + 1,
+                                                  2 * c2 + 1, 2 * c2 + 1, 2 * c2 + 1, 2 * c2 + 1);
+            __m512i wq[4], sc[4];
+            for (int r = 0; r < NR; r++) {
+                const uint8_t *p = w + (size_t)r * ws + off;
+                wq[r] = _mm512_loadu_si512(p + 64 * c2);
+                sc[r] = _mm512_permutexvar_epi32(
+                    idx, _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(p + KSB_SC))));
+            }
+            for (int t = 0; t < 4; t++) {
+                const __m512i xq = _mm512_loadu_si512(xr[t] + off + 64 * c2);
+                for (int r = 0; r < NR; r++) {
+                    const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[r], xq);
+                    acc[r][t] = _mm512_add_epi32(acc[r][t], _mm512_mullo_epi32(p, sc[r]));
+                }
+            }
+        }
+        __m128i bp[4];
+        float xd[4];
+        for (int t = 0; t < 4; t++) {
+            bp[t] = _mm_loadu_si128((const __m128i *)(const void *)(xr[t] + off + KSB_BP));
+            memcpy(&xd[t], xr[t] + off + KSB_XD, 4);
+        }
+        const __m128 xdv = _mm_loadu_ps(xd);
+        for (int r = 0; r < NR; r++) {
+            const uint8_t *p = w + (size_t)r * ws + off;
+            const __m128i isum = reduce4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]);
+            const __m128i mn = _mm_loadu_si128((const __m128i *)(const void *)(p + KSB_MN));
+            const __m128i msum = _mm_hadd_epi32(
+                _mm_hadd_epi32(_mm_madd_epi16(mn, bp[0]), _mm_madd_epi16(mn, bp[1])),
+                _mm_hadd_epi32(_mm_madd_epi16(mn, bp[2]), _mm_madd_epi16(mn, bp[3])));
+            float d, dmin;
+            memcpy(&d, p + KSB_D, 4);
+            memcpy(&dmin, p + KSB_DMIN, 4);
+            const __m128 f = _mm_sub_ps(_mm_mul_ps(_mm_set1_ps(d), _mm_cvtepi32_ps(isum)),
+                                        _mm_mul_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(msum)));
+            s[r] = _mm_add_ps(s[r], _mm_mul_ps(xdv, f));
+        }
+    }
+    for (int r = 0; r < NR; r++) {
+        float o[4];
+        _mm_storeu_ps(o, s[r]);
+        for (int t = 0; t < NT; t++) y[t * ys + r] = o[t];
+    }
+}
+
+#define KTILE_FN(R)                                                                 \
+    TGT512 static void ktile_##R(const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, \
+                                 int64_t n, float *y, int64_t ys, int nt) {         \
+        switch (nt) {                                                               \
+        case 1: tile_q4_K(w, ws, x, xs, n, y, ys, R, 1); break;                     \
+        case 2: tile_q4_K(w, ws, x, xs, n, y, ys, R, 2); break;                     \
+        case 3: tile_q4_K(w, ws, x, xs, n, y, ys, R, 3); break;                     \
+        default: tile_q4_K(w, ws, x, xs, n, y, ys, R, 4); break;                    \
+        }                                                                           \
+    }
+KTILE_FN(1)
+KTILE_FN(2)
+KTILE_FN(3)
+KTILE_FN(4)
+
+typedef void (*ktile_fn)(const uint8_t *, size_t, const uint8_t *, size_t, int64_t, float *, int64_t, int);
+static const ktile_fn ktiles[4] = {ktile_1, ktile_2, ktile_3, ktile_4};
+
+static void gemm_q4_K(const uint8_t *w, size_t ws, int64_t nr, const uint8_t *x, size_t xs,
+                      int64_t nt, int64_t n, float *y, int64_t ys) {
+    for (int64_t r = 0; r < nr; r += 4) {
+        const int R = nr - r < 4 ? (int)(nr - r) : 4;
+        for (int64_t t = 0; t < nt; t += 4) {
+            const int T = nt - t < 4 ? (int)(nt - t) : 4;
+            ktiles[R - 1](w + (size_t)r * ws, ws, x + (size_t)t * xs, xs, n, y + t * ys + r, ys, T);
+        }
+    }
+}
+
 /* Q4_0 and Q5_0 weights are widened to Q8_0's layout when packed: their
  * one-token kernels form the same per-block integer sums and the same
  * float operations as Q8_0's, so one GEMM serves the three. */
 ken_nn_qgemm_fn ken_nn_avx512_qgemm(ken_dtype wt) {
+    if (wt == KEN_DT_Q4_K) return gemm_q4_K;
     return wt == KEN_DT_Q8_0 || wt == KEN_DT_Q5_0 || wt == KEN_DT_Q4_0 ? gemm_q8_0 : NULL;
 }
 
@@ -253,4 +370,55 @@ void ken_nn_q8_0_pack(const void *src, int64_t n, bool act, uint8_t *dst) {
     }
     const size_t used = (size_t)n + (size_t)nb * sizeof(float);
     memset(dst + used, 0, ken_nn_q8_0_packed_bytes(n) - used);
+}
+
+/* ------------------------------------------------------------ K-quant packing */
+
+size_t ken_nn_qgemm_packed_bytes(ken_dtype wt, int64_t n) {
+    return wt == KEN_DT_Q4_K ? (size_t)(n / QK_K) * 320 : ken_nn_q8_0_packed_bytes(n);
+}
+
+static void pack_q4_K_w(const void *src, int64_t n, uint8_t *dst) {
+    const blk_q4_K *b = src;
+    for (int64_t i = 0; i < n / QK_K; i++, dst += 320) {
+        memset(dst, 0, 320);
+        for (int c = 0; c < 4; c++)
+            for (int l = 0; l < 32; l++) {
+                dst[64 * c + l] = b[i].qs[32 * c + l] & 0xF;
+                dst[64 * c + 32 + l] = b[i].qs[32 * c + l] >> 4;
+            }
+        for (int j = 0; j < 8; j++) {
+            uint8_t sc, mn;
+            scale_min_k4(j, b[i].scales, &sc, &mn);
+            const int32_t sc32 = sc;
+            const int16_t mn16 = mn;
+            memcpy(dst + 256 + 4 * j, &sc32, 4);
+            memcpy(dst + 288 + 2 * j, &mn16, 2);
+        }
+        const float d = half_at(&b[i].d), dmin = half_at(&b[i].dmin);
+        memcpy(dst + 304, &d, 4);
+        memcpy(dst + 308, &dmin, 4);
+    }
+}
+
+void ken_nn_qgemm_pack_x(ken_dtype wt, const void *xq, int64_t n, uint8_t *dst) {
+    if (wt != KEN_DT_Q4_K) {
+        ken_nn_q8_0_pack(xq, n, true, dst);
+        return;
+    }
+    const blk_q8_K *b = xq;
+    for (int64_t i = 0; i < n / QK_K; i++, dst += 320) {
+        memset(dst, 0, 320);
+        memcpy(dst, b[i].qs, QK_K);
+        for (int g = 0; g < 8; g++) {
+            const int16_t v = (int16_t)(b[i].bsums[2 * g] + b[i].bsums[2 * g + 1]);
+            memcpy(dst + 256 + 2 * g, &v, 2);
+        }
+        memcpy(dst + 272, &b[i].d, 4);
+    }
+}
+
+void ken_nn_qgemm_pack(ken_dtype wt, const void *src, int64_t n, uint8_t *dst) {
+    if (wt == KEN_DT_Q4_K) pack_q4_K_w(src, n, dst);
+    else ken_nn_qgemm_pack_w(wt, src, n, dst);
 }

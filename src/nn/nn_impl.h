@@ -185,5 +185,11 @@ void ken_nn_q8_0_pack(const void *src, int64_t n, bool act, uint8_t *dst);
 /* A weight row of type wt (Q8_0, Q5_0 or Q4_0) packed in that layout: Q4_0
  * and Q5_0 quants widened to signed bytes (their values), same scales. */
 void ken_nn_qgemm_pack_w(ken_dtype wt, const void *src, int64_t n, uint8_t *dst);
+/* Any GEMM weight type (the above, or Q4_K: its own super-block layout) and
+ * its activations (already quantized to ken_nn_act_type(wt)): packed rows
+ * of ken_nn_qgemm_packed_bytes(wt, n) bytes. */
+size_t ken_nn_qgemm_packed_bytes(ken_dtype wt, int64_t n);
+void ken_nn_qgemm_pack(ken_dtype wt, const void *src, int64_t n, uint8_t *dst);
+void ken_nn_qgemm_pack_x(ken_dtype wt, const void *xq, int64_t n, uint8_t *dst);
 
 #endif

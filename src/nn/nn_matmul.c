@@ -150,7 +150,8 @@ static void gemm_chunk(void *ctx, int64_t c, int ith) {
 static void pack_act_chunk(void *ctx, int64_t t, int ith) {
     (void)ith;
     mm_job *j = ctx;
-    ken_nn_q8_0_pack(j->xq + (size_t)t * j->x_row_bytes, j->w->n_in, true, j->xp + (size_t)t * j->ps);
+    ken_nn_qgemm_pack_x(j->w->type, j->xq + (size_t)t * j->x_row_bytes, j->w->n_in,
+                        j->xp + (size_t)t * j->ps);
 }
 
 /* Chunk c of the integer GEMM: output rows [c·chunk, (c+1)·chunk) packed
@@ -162,8 +163,8 @@ static void qgemm_chunk(void *ctx, int64_t c, int ith) {
     const uint8_t *wd = j->w->data;
     uint8_t *wp = j->wp + (size_t)ith * (size_t)j->chunk * j->ps;
     for (int64_t o = o0; o < o1; o++)
-        ken_nn_qgemm_pack_w(j->w->type, wd + (size_t)o * j->w_row_bytes, n_in,
-                            wp + (size_t)(o - o0) * j->ps);
+        ken_nn_qgemm_pack(j->w->type, wd + (size_t)o * j->w_row_bytes, n_in,
+                          wp + (size_t)(o - o0) * j->ps);
     for (int64_t t0 = 0; t0 < j->n_tok; t0 += QGEMM_TILE) {
         const int64_t nt = j->n_tok - t0 < QGEMM_TILE ? j->n_tok - t0 : QGEMM_TILE;
         j->qgemm(wp, j->ps, o1 - o0, j->xp + (size_t)t0 * j->ps, j->ps, nt, n_in,
@@ -176,7 +177,7 @@ static void qgemm_chunk(void *ctx, int64_t c, int ith) {
 static ken_status matmul_qgemm(ken_pool *pool, mm_job *j, ken_nn_work *work) {
     const int64_t n_tok = j->n_tok, n_out = j->w->n_out;
     const int nth = ken_pool_threads(pool);
-    j->ps = ken_nn_q8_0_packed_bytes(j->w->n_in);
+    j->ps = ken_nn_qgemm_packed_bytes(j->w->type, j->w->n_in);
     j->chunk = n_out / (8 * nth);
     if (j->chunk * (int64_t)j->w_row_bytes > CHUNK_BYTES_BATCH)
         j->chunk = CHUNK_BYTES_BATCH / (int64_t)j->w_row_bytes;

@@ -1,5 +1,5 @@
 /* test_nn_qgemm.c: the integer GEMM for quantized weights with a batch
- * (nn_avx512.c; Q8_0, Q5_0 and Q4_0 weights) against the one-token kernels and the scalar reference:
+ * (nn_avx512.c; Q8_0, Q5_0, Q4_0 and Q4_K weights) against the one-token kernels and the scalar reference:
  * bit-identical to the AVX2 one-token kernel at shapes that leave edges in
  * every direction (rows and tokens not multiples of the 4 × 4 tile, one
  * block, odd and even block counts, many blocks), with extreme values (any
@@ -42,13 +42,15 @@ static void make_weights(ken_dtype wt, int kind, int64_t n_in, int64_t n_out, ui
             continue;
         }
         for (size_t i = 0; i < rb; i++) row[i] = (uint8_t)rng_next();
-        for (int64_t i = 0; i < n_in / 32; i++) {   /* every block starts with its F16 scale */
-            const float d = kind == VAL_HUGE ? 60000.0f : kind == VAL_TINY ? 6e-8f
-                                                                        : 0.01f + (float)(rng_next() % 100) * 1e-3f;
-            ken_half h;
-            put_half(&h, (rng_next() & 1) ? -d : d);
-            memcpy(row + (size_t)i * bb, &h, 2);
-        }
+        /* every block starts with its F16 scale (Q4_K: d, then dmin) */
+        for (int64_t i = 0; i < n_in / ken_nn_block(wt); i++)
+            for (int h2 = 0; h2 < (wt == KEN_DT_Q4_K ? 2 : 1); h2++) {
+                const float d = kind == VAL_HUGE ? 60000.0f : kind == VAL_TINY ? 6e-8f
+                                                                            : 0.01f + (float)(rng_next() % 100) * 1e-3f;
+                ken_half h;
+                put_half(&h, (rng_next() & 1) ? -d : d);
+                memcpy(row + (size_t)i * bb + 2 * h2, &h, 2);
+            }
     }
     free(wf);
 }
@@ -152,19 +154,21 @@ static void test_matmul_levels(void) {
     ken_pool *pool = NULL;
     REQUIRE(ken_pool_new(2, &pool) == KEN_OK);
     ken_nn_work work = {0};
-    const int64_t shapes[][3] = {{32, 7, 5}, {96, 33, 9}, {896, 130, 70}, {4864, 21, 66}};
-    const ken_dtype types[] = {KEN_DT_Q8_0, KEN_DT_Q5_0, KEN_DT_Q4_0};
+    const int64_t shapes[][3] = {{32, 7, 5}, {96, 33, 9}, {896, 130, 70}, {4864, 21, 66}, {2048, 6, 4}, {256, 5, 7}};
+    const ken_dtype types[] = {KEN_DT_Q8_0, KEN_DT_Q5_0, KEN_DT_Q4_0, KEN_DT_Q4_K};
     for (size_t s = 0; s < KEN_ARRAY_LEN(shapes) * KEN_ARRAY_LEN(types); s++) {
         const ken_dtype wt = types[s / KEN_ARRAY_LEN(shapes)];
         const int64_t *sh = shapes[s % KEN_ARRAY_LEN(shapes)];
-        const int64_t n_in = sh[0], n_out = sh[1], n_tok = sh[2];
+        /* K-quant rows are whole super-blocks of 256 */
+        const int64_t n_in = wt == KEN_DT_Q4_K ? (sh[0] + 255) / 256 * 256 : sh[0];
+        const int64_t n_out = sh[1], n_tok = sh[2];
         const size_t rb = ken_nn_row_bytes(wt, n_in);
         uint8_t *wq = malloc(rb * (size_t)n_out);
         float *x = malloc(sizeof(float) * (size_t)(n_in * n_tok));
         float *y[3];
         for (int i = 0; i < 3; i++) y[i] = malloc(sizeof(float) * (size_t)(n_out * n_tok));
         make_weights(wt, s % 2 ? VAL_BYTES : VAL_NORMAL, n_in, n_out, wq);
-        make_acts(VAL_NORMAL, n_in, n_tok, x);
+        make_acts(s % 3 == 2 ? VAL_HUGE : s % 3 == 1 ? VAL_TINY : VAL_NORMAL, n_in, n_tok, x);
         ken_nn_mat m = {wt, n_in, n_out, wq};
         ken_nn_simd_set(KEN_NN_SIMD_AVX2);
         CHECK(ken_nn_matmul(NULL, &m, x, n_tok, y[0], &work) == KEN_OK);
