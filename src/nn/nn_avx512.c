@@ -1,6 +1,7 @@
 /* nn_avx512.c: AVX-512 VNNI integer GEMM for Q8_0 weights × Q8_0
  * activations (prompt processing, batches), which also serves Q5_0 and Q4_0
- * weights (widened to Q8_0's layout when packed). Compiled with target attributes
+ * weights (widened to Q8_0's layout when packed), and one for Q4_K weights ×
+ * Q8_K activations (further down). Compiled with target attributes
  * (no -m flags), installed by nn_dot.c only when CPUID says the CPU has
  * AVX-512 F/BW/VL/VNNI.
  *
