@@ -172,7 +172,7 @@ typedef struct {
  * the pool's threads: each output value is computed by exactly one thread in
  * the same order whatever the thread count, so results do not depend on it.
  * Quantized weights: a batch gives the one-token results bit for bit (Q8_0,
- * Q5_0, Q4_0 and Q4_K with 4 or more tokens on AVX-512 VNNI CPUs goes through an integer GEMM
+ * Q5_0, Q4_0, Q4_K and Q6_K with 4 or more tokens on AVX-512 VNNI CPUs goes through an integer GEMM
  * built to give those same bits). Float
  * weights (F32, F16, BF16) with 4 or more tokens go through a blocked F32
  * GEMM (weight rows widened to F32 once per tile of 48 tokens): the same

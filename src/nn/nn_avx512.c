@@ -1,7 +1,7 @@
 /* nn_avx512.c: AVX-512 VNNI integer GEMM for Q8_0 weights × Q8_0
  * activations (prompt processing, batches), which also serves Q5_0 and Q4_0
- * weights (widened to Q8_0's layout when packed), and one for Q4_K weights ×
- * Q8_K activations (further down). Compiled with target attributes
+ * weights (widened to Q8_0's layout when packed), and K-quant ones for Q4_K
+ * and Q6_K weights × Q8_K activations (further down). Compiled with target attributes
  * (no -m flags), installed by nn_dot.c only when CPUID says the CPU has
  * AVX-512 F/BW/VL/VNNI.
  *
@@ -260,11 +260,111 @@ static void gemm_q4_K(const uint8_t *w, size_t ws, int64_t nr, const uint8_t *x,
     }
 }
 
+/* ------------------------------------------------------------ Q6_K × Q8_K */
+
+/* Packed Q6_K super-block (KSB bytes): 256 quants as unsigned bytes 0..63
+ * (value + 32) in element order, the 16 scales (int8), d as F32;
+ * activations: the 256 quants, the 16 bsums (int16), d as F32. */
+#define K6_SC 256
+#define K6_D 272
+#define K6_BS 256
+#define K6_XD 288
+
+/* As tile_q4_K: isum = Σ_g sc[g]·Σ q·y − 32·Σ_g sc[g]·bsums[g] (exact
+ * integers, as the one-token kernel), then s += xd·(d·isum). */
+TGT512 static INLINE void tile_q6_K(const uint8_t *w, size_t ws, const uint8_t *x, size_t xs,
+                                    int64_t n, float *y, int64_t ys, int NR, int NT) {
+    const uint8_t *xr[4];
+    for (int t = 0; t < 4; t++) xr[t] = x + (size_t)(t < NT ? t : NT - 1) * xs;
+    __m128 s[4];
+    for (int r = 0; r < NR; r++) s[r] = _mm_setzero_ps();
+    for (int64_t sb = 0; sb < n / QK_K; sb++) {
+        const size_t off = (size_t)sb * KSB;
+        __m512i acc[4][4], sc32[4];
+        for (int r = 0; r < NR; r++) {
+            sc32[r] = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(w + (size_t)r * ws + off + K6_SC)));
+            for (int t = 0; t < 4; t++) acc[r][t] = _mm512_setzero_si512();
+        }
+        for (int c2 = 0; c2 < 4; c2++) {
+            const int g = 4 * c2;
+            const __m512i idx = _mm512_setr_epi32(g, g, g, g, g + 1, g + 1, g + 1, g + 1, g + 2, g + 2,
+                                                  g + 2, g + 2, g + 3, g + 3, g + 3, g + 3);
+            __m512i wq[4], sc[4];
+            for (int r = 0; r < NR; r++) {
+                wq[r] = _mm512_loadu_si512(w + (size_t)r * ws + off + 64 * c2);
+                sc[r] = _mm512_permutexvar_epi32(idx, sc32[r]);
+            }
+            for (int t = 0; t < 4; t++) {
+                const __m512i xq = _mm512_loadu_si512(xr[t] + off + 64 * c2);
+                for (int r = 0; r < NR; r++) {
+                    const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[r], xq);
+                    acc[r][t] = _mm512_add_epi32(acc[r][t], _mm512_mullo_epi32(p, sc[r]));
+                }
+            }
+        }
+        __m256i bs[4];
+        float xd[4];
+        for (int t = 0; t < 4; t++) {
+            bs[t] = _mm256_loadu_si256((const __m256i *)(const void *)(xr[t] + off + K6_BS));
+            memcpy(&xd[t], xr[t] + off + K6_XD, 4);
+        }
+        const __m128 xdv = _mm_loadu_ps(xd);
+        for (int r = 0; r < NR; r++) {
+            const uint8_t *p = w + (size_t)r * ws + off;
+            const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(p + K6_SC)));
+            const __m256i h = _mm256_hadd_epi32(
+                _mm256_hadd_epi32(_mm256_madd_epi16(sc16, bs[0]), _mm256_madd_epi16(sc16, bs[1])),
+                _mm256_hadd_epi32(_mm256_madd_epi16(sc16, bs[2]), _mm256_madd_epi16(sc16, bs[3])));
+            const __m128i msum = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+            const __m128i isum = _mm_sub_epi32(reduce4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]),
+                                               _mm_slli_epi32(msum, 5));
+            float d;
+            memcpy(&d, p + K6_D, 4);
+            const __m128 f = _mm_mul_ps(_mm_set1_ps(d), _mm_cvtepi32_ps(isum));
+            s[r] = _mm_add_ps(s[r], _mm_mul_ps(xdv, f));
+        }
+    }
+    for (int r = 0; r < NR; r++) {
+        float o[4];
+        _mm_storeu_ps(o, s[r]);
+        for (int t = 0; t < NT; t++) y[t * ys + r] = o[t];
+    }
+}
+
+#define K6TILE_FN(R)                                                                \
+    TGT512 static void k6tile_##R(const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, \
+                                  int64_t n, float *y, int64_t ys, int nt) {        \
+        switch (nt) {                                                               \
+        case 1: tile_q6_K(w, ws, x, xs, n, y, ys, R, 1); break;                     \
+        case 2: tile_q6_K(w, ws, x, xs, n, y, ys, R, 2); break;                     \
+        case 3: tile_q6_K(w, ws, x, xs, n, y, ys, R, 3); break;                     \
+        default: tile_q6_K(w, ws, x, xs, n, y, ys, R, 4); break;                    \
+        }                                                                           \
+    }
+K6TILE_FN(1)
+K6TILE_FN(2)
+K6TILE_FN(3)
+K6TILE_FN(4)
+
+static const ktile_fn k6tiles[4] = {k6tile_1, k6tile_2, k6tile_3, k6tile_4};
+
+static void gemm_q6_K(const uint8_t *w, size_t ws, int64_t nr, const uint8_t *x, size_t xs,
+                      int64_t nt, int64_t n, float *y, int64_t ys) {
+    for (int64_t r = 0; r < nr; r += 4) {
+        const int R = nr - r < 4 ? (int)(nr - r) : 4;
+        for (int64_t t = 0; t < nt; t += 4) {
+            const int T = nt - t < 4 ? (int)(nt - t) : 4;
+            k6tiles[R - 1](w + (size_t)r * ws, ws, x + (size_t)t * xs, xs, n, y + t * ys + r, ys, T);
+        }
+    }
+}
+
 /* Q4_0 and Q5_0 weights are widened to Q8_0's layout when packed: their
  * one-token kernels form the same per-block integer sums and the same
  * float operations as Q8_0's, so one GEMM serves the three. */
 ken_nn_qgemm_fn ken_nn_avx512_qgemm(ken_dtype wt) {
     if (wt == KEN_DT_Q4_K) return gemm_q4_K;
+    if (wt == KEN_DT_Q6_K) return gemm_q6_K;
     return wt == KEN_DT_Q8_0 || wt == KEN_DT_Q5_0 || wt == KEN_DT_Q4_0 ? gemm_q8_0 : NULL;
 }
 
@@ -376,7 +476,8 @@ void ken_nn_q8_0_pack(const void *src, int64_t n, bool act, uint8_t *dst) {
 /* ------------------------------------------------------------ K-quant packing */
 
 size_t ken_nn_qgemm_packed_bytes(ken_dtype wt, int64_t n) {
-    return wt == KEN_DT_Q4_K ? (size_t)(n / QK_K) * 320 : ken_nn_q8_0_packed_bytes(n);
+    return wt == KEN_DT_Q4_K || wt == KEN_DT_Q6_K ? (size_t)(n / QK_K) * 320
+                                                  : ken_nn_q8_0_packed_bytes(n);
 }
 
 static void pack_q4_K_w(const void *src, int64_t n, uint8_t *dst) {
@@ -402,7 +503,36 @@ static void pack_q4_K_w(const void *src, int64_t n, uint8_t *dst) {
     }
 }
 
+/* Q6_K weight row: values + 32 (0..63) in element order (element 128h +
+ * 32k + l: nibble of ql[64h + l + 32(k%2)], high one when k >= 2, plus bits
+ * 2k of qh[32h + l] as bits 4-5), the 16 scales, d. */
+static void pack_q6_K_w(const void *src, int64_t n, uint8_t *dst) {
+    const blk_q6_K *b = src;
+    for (int64_t i = 0; i < n / QK_K; i++, dst += 320) {
+        memset(dst, 0, 320);
+        for (int e = 0; e < QK_K; e++) {
+            const int h = e / 128, k = (e % 128) / 32, l = e % 32;
+            const uint8_t ql = b[i].ql[64 * h + l + 32 * (k % 2)];
+            const int nib = k >= 2 ? ql >> 4 : ql & 0xF;
+            dst[e] = (uint8_t)(nib | (((b[i].qh[32 * h + l] >> (2 * k)) & 3) << 4));
+        }
+        memcpy(dst + 256, b[i].scales, 16);
+        const float d = half_at(&b[i].d);
+        memcpy(dst + 272, &d, 4);
+    }
+}
+
 void ken_nn_qgemm_pack_x(ken_dtype wt, const void *xq, int64_t n, uint8_t *dst) {
+    if (wt == KEN_DT_Q6_K) {   /* quants, the 16 bsums, d */
+        const blk_q8_K *b = xq;
+        for (int64_t i = 0; i < n / QK_K; i++, dst += 320) {
+            memset(dst, 0, 320);
+            memcpy(dst, b[i].qs, QK_K);
+            memcpy(dst + 256, b[i].bsums, 32);
+            memcpy(dst + 288, &b[i].d, 4);
+        }
+        return;
+    }
     if (wt != KEN_DT_Q4_K) {
         ken_nn_q8_0_pack(xq, n, true, dst);
         return;
@@ -421,5 +551,6 @@ void ken_nn_qgemm_pack_x(ken_dtype wt, const void *xq, int64_t n, uint8_t *dst) 
 
 void ken_nn_qgemm_pack(ken_dtype wt, const void *src, int64_t n, uint8_t *dst) {
     if (wt == KEN_DT_Q4_K) pack_q4_K_w(src, n, dst);
+    else if (wt == KEN_DT_Q6_K) pack_q6_K_w(src, n, dst);
     else ken_nn_qgemm_pack_w(wt, src, n, dst);
 }

@@ -8,7 +8,7 @@
  * shared counter (a thread slowed down by another process simply takes
  * fewer chunks) and compute, for each row, its dot product with every token
  * (the weight row stays in L1 across tokens); or, for Q8_0 weights with a
- * batch where the CPU has AVX-512 VNNI (Q4_0, Q5_0 and Q4_K too), packs the chunk's rows once and runs
+ * batch where the CPU has AVX-512 VNNI (Q4_0, Q5_0, Q4_K and Q6_K too), packs the chunk's rows once and runs
  * the integer GEMM of nn_avx512.c over tiles of tokens. Each y value comes from one
  * call of the same kernel on the same bytes, so the result does not depend
  * on the thread count or on which thread took which chunk. */

@@ -1,5 +1,5 @@
 /* test_nn_qgemm.c: the integer GEMM for quantized weights with a batch
- * (nn_avx512.c; Q8_0, Q5_0, Q4_0 and Q4_K weights) against the one-token kernels and the scalar reference:
+ * (nn_avx512.c; Q8_0, Q5_0, Q4_0, Q4_K and Q6_K weights) against the one-token kernels and the scalar reference:
  * bit-identical to the AVX2 one-token kernel at shapes that leave edges in
  * every direction (rows and tokens not multiples of the 4 × 4 tile, one
  * block, odd and even block counts, many blocks), with extreme values (any
@@ -42,14 +42,15 @@ static void make_weights(ken_dtype wt, int kind, int64_t n_in, int64_t n_out, ui
             continue;
         }
         for (size_t i = 0; i < rb; i++) row[i] = (uint8_t)rng_next();
-        /* every block starts with its F16 scale (Q4_K: d, then dmin) */
+        /* the F16 scales: at the start of every block (Q4_K: d, then dmin;
+         * Q6_K: d at its end) */
         for (int64_t i = 0; i < n_in / ken_nn_block(wt); i++)
             for (int h2 = 0; h2 < (wt == KEN_DT_Q4_K ? 2 : 1); h2++) {
                 const float d = kind == VAL_HUGE ? 60000.0f : kind == VAL_TINY ? 6e-8f
                                                                             : 0.01f + (float)(rng_next() % 100) * 1e-3f;
                 ken_half h;
                 put_half(&h, (rng_next() & 1) ? -d : d);
-                memcpy(row + (size_t)i * bb + 2 * h2, &h, 2);
+                memcpy(row + (size_t)i * bb + (wt == KEN_DT_Q6_K ? bb - 2 : 2 * (size_t)h2), &h, 2);
             }
     }
     free(wf);
@@ -155,12 +156,12 @@ static void test_matmul_levels(void) {
     REQUIRE(ken_pool_new(2, &pool) == KEN_OK);
     ken_nn_work work = {0};
     const int64_t shapes[][3] = {{32, 7, 5}, {96, 33, 9}, {896, 130, 70}, {4864, 21, 66}, {2048, 6, 4}, {256, 5, 7}};
-    const ken_dtype types[] = {KEN_DT_Q8_0, KEN_DT_Q5_0, KEN_DT_Q4_0, KEN_DT_Q4_K};
+    const ken_dtype types[] = {KEN_DT_Q8_0, KEN_DT_Q5_0, KEN_DT_Q4_0, KEN_DT_Q4_K, KEN_DT_Q6_K};
     for (size_t s = 0; s < KEN_ARRAY_LEN(shapes) * KEN_ARRAY_LEN(types); s++) {
         const ken_dtype wt = types[s / KEN_ARRAY_LEN(shapes)];
         const int64_t *sh = shapes[s % KEN_ARRAY_LEN(shapes)];
         /* K-quant rows are whole super-blocks of 256 */
-        const int64_t n_in = wt == KEN_DT_Q4_K ? (sh[0] + 255) / 256 * 256 : sh[0];
+        const int64_t n_in = ken_nn_block(wt) == QK_K ? (sh[0] + 255) / 256 * 256 : sh[0];
         const int64_t n_out = sh[1], n_tok = sh[2];
         const size_t rb = ken_nn_row_bytes(wt, n_in);
         uint8_t *wq = malloc(rb * (size_t)n_out);
