@@ -113,19 +113,16 @@ static void attn_one(const attn_job *J, int64_t t, int64_t h, float *sc) {
     const int64_t g = h / (m->n_head / m->n_head_kv);
     const float scale = 1.0f / sqrtf((float)hd);
     const float *q = c->q + t * m->n_head * hd + h * hd;
-    float qr[1024];
+    uint16_t qh[1024];
     const kv_rows K = kv_of(J, false, g), V = kv_of(J, true, g);
-    for (int64_t d = 0; d < hd; d++) qr[d] = K.h ? round_f16(q[d]) : q[d];
+    /* keys through nn's dot products (SIMD), F16 keys with q rounded to F16
+     * as llama.cpp's ggml_vec_dot_f16 does */
+    const ken_nn_dot_fn dotk = ken_nn_dot_best(K.h ? KEN_DT_F16 : KEN_DT_F32);
+    if (K.h)
+        for (int64_t d = 0; d < hd; d++) qh[d] = ken_nn_fp32_to_fp16(q[d]);
     int64_t n_keys = J->encoder ? J->n_kv : (m->causal ? J->pos0 + t + 1 : J->pos0 + J->n);
     for (int64_t j = 0; j < n_keys; j++) {
-        float s = 0.0f;
-        if (K.h) {
-            const uint16_t *kr = K.h + j * nkv;
-            for (int64_t d = 0; d < hd; d++) s += qr[d] * f16_table[kr[d]];
-        } else {
-            const float *kr = K.f + j * nkv;
-            for (int64_t d = 0; d < hd; d++) s += qr[d] * kr[d];
-        }
+        const float s = K.h ? dotk(K.h + j * nkv, qh, hd) : dotk(K.f + j * nkv, q, hd);
         sc[j] = s * scale;
     }
     ken_model_softmax(sc, n_keys);
@@ -133,9 +130,7 @@ static void attn_one(const attn_job *J, int64_t t, int64_t h, float *sc) {
     for (int64_t d = 0; d < hd; d++) o[d] = 0.0f;
     for (int64_t j = 0; j < n_keys; j++) {
         if (V.h) {
-            const float p = round_f16(sc[j]);
-            const uint16_t *vr = V.h + j * nkv;
-            for (int64_t d = 0; d < hd; d++) o[d] += p * f16_table[vr[d]];
+            ken_nn_axpy_f16(o, round_f16(sc[j]), V.h + j * nkv, hd);
         } else {
             const float p = sc[j], *vr = V.f + j * nkv;
             for (int64_t d = 0; d < hd; d++) o[d] += p * vr[d];

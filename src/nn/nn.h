@@ -112,6 +112,12 @@ ken_nn_dot_fn ken_nn_dot_best(ken_dtype wt);
 float ken_nn_vec_dot(ken_dtype wt, const void *w, const void *x, int64_t n);
 float ken_nn_vec_dot_ref(ken_dtype wt, const void *w, const void *x, int64_t n);
 
+/* y[i] += a · x[i] for i < n, x in F16 (attention's weighted sum of value
+ * rows): each element is the scalar expression y[i] + a · (float)x[i],
+ * rounded after the product and after the sum (no FMA), at every SIMD
+ * level, so results do not depend on the level. */
+void ken_nn_axpy_f16(float *y, float a, const uint16_t *x, int64_t n);
+
 /* ------------------------------------------------------------ thread pool */
 
 /* A fixed set of worker threads that share out the chunks of a job.
@@ -165,7 +171,9 @@ typedef struct {
  * The activation rows are quantized once, then output rows are split across
  * the pool's threads: each output value is computed by exactly one thread in
  * the same order whatever the thread count, so results do not depend on it.
- * Quantized weights: a batch gives the one-token results bit for bit. Float
+ * Quantized weights: a batch gives the one-token results bit for bit (Q8_0,
+ * Q5_0, Q4_0, Q4_K and Q6_K with 4 or more tokens on AVX-512 VNNI CPUs goes through an integer GEMM
+ * built to give those same bits). Float
  * weights (F32, F16, BF16) with 4 or more tokens go through a blocked F32
  * GEMM (weight rows widened to F32 once per tile of 48 tokens): the same
  * products, summed in another order than the one-token kernel.

@@ -543,6 +543,22 @@ TGT static void widen_bf16(const void *src, float *dst, int64_t n) {
     }
 }
 
+/* Product rounded, then sum rounded: the scalar expression's two roundings. */
+TGT static void axpy_f16(float *y, float a, const uint16_t *x, int64_t n) {
+    const __m256 av = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 p = _mm256_mul_ps(av, ld_f16((const uint8_t *)(x + i)));
+        _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_loadu_ps(y + i), p));
+    }
+    for (; i < n; i++) {
+        const float p = a * h2f(x[i]);
+        y[i] = y[i] + p;
+    }
+}
+
+ken_nn_axpy_fn ken_nn_avx2_axpy_f16(void) { return axpy_f16; }
+
 ken_nn_widen_fn ken_nn_avx2_widen(ken_dtype t) {
     return t == KEN_DT_F16 ? widen_f16 : t == KEN_DT_BF16 ? widen_bf16 : NULL;
 }
@@ -573,6 +589,7 @@ void ken_nn_avx2_kernels(ken_nn_dot_fn t[KEN_NN_NTYPES], ken_nn_dotn_fn tn[KEN_N
 
 #else
 
+ken_nn_axpy_fn ken_nn_avx2_axpy_f16(void) { return NULL; }
 ken_nn_gemm_fn ken_nn_avx2_gemm(void) { return NULL; }
 ken_nn_widen_fn ken_nn_avx2_widen(ken_dtype t) {
     (void)t;

@@ -253,6 +253,10 @@ static void detect_once(void) {
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c) {
         lvl = KEN_NN_SIMD_AVX2;
         ken_nn_avx2_kernels(g_simd.table[KEN_NN_SIMD_AVX2], g_simd.tablen[KEN_NN_SIMD_AVX2]);
+        /* the AVX-512 level adds batch GEMMs; its one-token kernels are AVX2's */
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni"))
+            lvl = KEN_NN_SIMD_AVX512;
     }
 #endif
     memcpy(g_simd.table[KEN_NN_SIMD_NONE], ken_nn_dot_ref_table, sizeof ken_nn_dot_ref_table);
@@ -324,6 +328,24 @@ ken_nn_gemm_fn ken_nn_gemm_f32_best(void) {
     detect();
     ken_nn_gemm_fn f = g_simd.current >= KEN_NN_SIMD_AVX2 ? ken_nn_avx2_gemm() : NULL;
     return f ? f : ken_nn_gemm_f32_ref;
+}
+
+static void axpy_f16_ref(float *y, float a, const uint16_t *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        const float p = a * ken_nn_fp16_to_fp32(x[i]);
+        y[i] = y[i] + p;
+    }
+}
+
+void ken_nn_axpy_f16(float *y, float a, const uint16_t *x, int64_t n) {
+    detect();
+    ken_nn_axpy_fn f = g_simd.current >= KEN_NN_SIMD_AVX2 ? ken_nn_avx2_axpy_f16() : NULL;
+    (f ? f : axpy_f16_ref)(y, a, x, n);
+}
+
+ken_nn_qgemm_fn ken_nn_qgemm_best(ken_dtype wt) {
+    detect();
+    return g_simd.current >= KEN_NN_SIMD_AVX512 ? ken_nn_avx512_qgemm(wt) : NULL;
 }
 
 static void widen_f16_ref(const void *src, float *dst, int64_t n) {

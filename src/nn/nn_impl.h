@@ -162,4 +162,34 @@ typedef void (*ken_nn_widen_fn)(const void *src, float *dst, int64_t n);
 ken_nn_widen_fn ken_nn_widen_best(ken_dtype t);
 ken_nn_widen_fn ken_nn_avx2_widen(ken_dtype t);   /* NULL when none */
 
+/* ken_nn_axpy_f16 with AVX2 + F16C (nn_avx2.c); NULL elsewhere. */
+typedef void (*ken_nn_axpy_fn)(float *y, float a, const uint16_t *x, int64_t n);
+ken_nn_axpy_fn ken_nn_avx2_axpy_f16(void);
+
+/* Integer GEMM for quantized weights with a batch (nn_avx512.c): y[t·ys + r]
+ * = Σ W[r]·X[t] for r < nr, t < nt, over rows packed by ken_nn_q8_0_pack
+ * (weights ws bytes apart, activations xs bytes apart; n elements). Each
+ * value equals the one-token kernel ken_nn_dot_best gives at the same level
+ * on the unpacked rows, bit for bit. */
+typedef void (*ken_nn_qgemm_fn)(const uint8_t *w, size_t ws, int64_t nr, const uint8_t *x,
+                                size_t xs, int64_t nt, int64_t n, float *y, int64_t ys);
+/* The GEMM for weight type wt at the level in use, or NULL (then the
+ * multi-token dot products). */
+ken_nn_qgemm_fn ken_nn_qgemm_best(ken_dtype wt);
+ken_nn_qgemm_fn ken_nn_avx512_qgemm(ken_dtype wt);   /* NULL when none */
+/* Packed Q8_0 row of n elements: the quants of its blocks back to back (as
+ * unsigned x + 128 when act), then the n/32 scales as F32, zero-padded to
+ * ken_nn_q8_0_packed_bytes(n) (a multiple of 64). dst 4-byte aligned. */
+size_t ken_nn_q8_0_packed_bytes(int64_t n);
+void ken_nn_q8_0_pack(const void *src, int64_t n, bool act, uint8_t *dst);
+/* A weight row of type wt (Q8_0, Q5_0 or Q4_0) packed in that layout: Q4_0
+ * and Q5_0 quants widened to signed bytes (their values), same scales. */
+void ken_nn_qgemm_pack_w(ken_dtype wt, const void *src, int64_t n, uint8_t *dst);
+/* Any GEMM weight type (the above, or Q4_K: its own super-block layout) and
+ * its activations (already quantized to ken_nn_act_type(wt)): packed rows
+ * of ken_nn_qgemm_packed_bytes(wt, n) bytes. */
+size_t ken_nn_qgemm_packed_bytes(ken_dtype wt, int64_t n);
+void ken_nn_qgemm_pack(ken_dtype wt, const void *src, int64_t n, uint8_t *dst);
+void ken_nn_qgemm_pack_x(ken_dtype wt, const void *xq, int64_t n, uint8_t *dst);
+
 #endif

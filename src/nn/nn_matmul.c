@@ -7,7 +7,9 @@
  * paired with W's type; then threads take chunks of output rows from a
  * shared counter (a thread slowed down by another process simply takes
  * fewer chunks) and compute, for each row, its dot product with every token
- * (the weight row stays in L1 across tokens). Each y value comes from one
+ * (the weight row stays in L1 across tokens); or, for Q8_0 weights with a
+ * batch where the CPU has AVX-512 VNNI (Q4_0, Q5_0, Q4_K and Q6_K too), packs the chunk's rows once and runs
+ * the integer GEMM of nn_avx512.c over tiles of tokens. Each y value comes from one
  * call of the same kernel on the same bytes, so the result does not depend
  * on the thread count or on which thread took which chunk. */
 #include "nn/nn_impl.h"
@@ -51,6 +53,10 @@ typedef struct {
     float *xf;                  /* [n_tok][n_in] activations as F32 */
     float *wt;                  /* [n_threads][GEMM_ROWS][n_in] weight tiles */
     ken_nn_widen_fn widen_w, widen_x;   /* F16/BF16 -> F32 rows */
+    /* quantized weights with a batch: integer GEMM over packed rows */
+    ken_nn_qgemm_fn qgemm;      /* NULL: dot-product path */
+    uint8_t *xp, *wp;           /* packed activations [n_tok], weight rows [n_threads][chunk] */
+    size_t ps;                  /* bytes per packed row */
 } mm_job;
 
 #define TOKEN_TILE 32
@@ -135,6 +141,64 @@ static void gemm_chunk(void *ctx, int64_t c, int ith) {
     }
 }
 
+/* Quantized weights with at least this many tokens go through the integer
+ * GEMM (packing the weight rows costs about one pass over them). */
+#define QGEMM_MIN_TOK 4
+#define QGEMM_TILE 64      /* tokens per tile: their packed rows stay in L2 */
+
+/* Chunk t: activation row t (already quantized) packed for the GEMM. */
+static void pack_act_chunk(void *ctx, int64_t t, int ith) {
+    (void)ith;
+    mm_job *j = ctx;
+    ken_nn_qgemm_pack_x(j->w->type, j->xq + (size_t)t * j->x_row_bytes, j->w->n_in,
+                        j->xp + (size_t)t * j->ps);
+}
+
+/* Chunk c of the integer GEMM: output rows [c·chunk, (c+1)·chunk) packed
+ * into this thread's buffer once, then multiplied by every token tile. */
+static void qgemm_chunk(void *ctx, int64_t c, int ith) {
+    mm_job *j = ctx;
+    const int64_t n_out = j->w->n_out, n_in = j->w->n_in;
+    const int64_t o0 = c * j->chunk, o1 = o0 + j->chunk < n_out ? o0 + j->chunk : n_out;
+    const uint8_t *wd = j->w->data;
+    uint8_t *wp = j->wp + (size_t)ith * (size_t)j->chunk * j->ps;
+    for (int64_t o = o0; o < o1; o++)
+        ken_nn_qgemm_pack(j->w->type, wd + (size_t)o * j->w_row_bytes, n_in,
+                          wp + (size_t)(o - o0) * j->ps);
+    for (int64_t t0 = 0; t0 < j->n_tok; t0 += QGEMM_TILE) {
+        const int64_t nt = j->n_tok - t0 < QGEMM_TILE ? j->n_tok - t0 : QGEMM_TILE;
+        j->qgemm(wp, j->ps, o1 - o0, j->xp + (size_t)t0 * j->ps, j->ps, nt, n_in,
+                 j->y + t0 * n_out + o0, n_out);
+    }
+}
+
+/* The integer GEMM path: activations quantized and packed, weight rows
+ * packed per chunk. */
+static ken_status matmul_qgemm(ken_pool *pool, mm_job *j, ken_nn_work *work) {
+    const int64_t n_tok = j->n_tok, n_out = j->w->n_out;
+    const int nth = ken_pool_threads(pool);
+    j->ps = ken_nn_qgemm_packed_bytes(j->w->type, j->w->n_in);
+    j->chunk = n_out / (8 * nth);
+    if (j->chunk * (int64_t)j->w_row_bytes > CHUNK_BYTES_BATCH)
+        j->chunk = CHUNK_BYTES_BATCH / (int64_t)j->w_row_bytes;
+    j->chunk = (j->chunk + 3) / 4 * 4;
+    if (j->chunk < 4) j->chunk = 4;
+    const size_t xq_bytes = ((size_t)n_tok * j->x_row_bytes + 63) / 64 * 64;
+    const double total = (double)xq_bytes + (double)n_tok * (double)j->ps +
+                         (double)nth * (double)j->chunk * (double)j->ps;
+    if (total > (double)KEN_NN_WORK_MAX) return KEN_ERR_LIMIT;
+    ken_status st = work_reserve(work, (size_t)total);
+    if (st != KEN_OK) return st;
+    uint8_t *base = work->data;
+    j->xq = base;
+    j->xp = base + xq_bytes;
+    j->wp = j->xp + (size_t)n_tok * j->ps;
+    ken_pool_run(pool, n_tok, quantize_row_chunk, j);
+    ken_pool_run(pool, n_tok, pack_act_chunk, j);
+    ken_pool_run(pool, (n_out + j->chunk - 1) / j->chunk, qgemm_chunk, j);
+    return KEN_OK;
+}
+
 static bool is_float_type(ken_dtype t) {
     return t == KEN_DT_F32 || t == KEN_DT_F16 || t == KEN_DT_BF16;
 }
@@ -188,6 +252,11 @@ ken_status ken_nn_matmul(ken_pool *pool, const ken_nn_mat *w, const float *x, in
         j.widen_w = ken_nn_widen_best(w->type);
         j.widen_x = ken_nn_widen_best(act);
         ken_status st = matmul_gemm(pool, &j, work);
+        ken_nn_work_free(&tmp);
+        return st;
+    }
+    if (n_tok >= QGEMM_MIN_TOK && (j.qgemm = ken_nn_qgemm_best(w->type))) {
+        ken_status st = matmul_qgemm(pool, &j, work);
         ken_nn_work_free(&tmp);
         return st;
     }

@@ -225,7 +225,11 @@ void ken_nn_quantize_q8_0(const float *x, blk_q8_0 *y, int64_t n) {
 static void quantize_act_q8_0(const float *x, blk_q8_0 *y, int64_t n) {
     for (int64_t i = 0; i < n / QK8_0; i++, x += QK8_0) {
         float amax = 0;
-        for (int j = 0; j < QK8_0; j++) amax = fmaxf(amax, fabsf(x[j]));
+        /* fmaxf without the libm call: NaN is skipped the same way */
+        for (int j = 0; j < QK8_0; j++) {
+            const float v = fabsf(x[j]);
+            amax = v > amax ? v : amax;
+        }
         put_half(&y[i].d, amax / 127.f);
         const float id = amax != 0.0f ? 127.f / amax : 0.0f;
         for (int j = 0; j < QK8_0; j++) y[i].qs[j] = (int8_t)nearest_int(x[j] * id);
@@ -235,7 +239,11 @@ static void quantize_act_q8_0(const float *x, blk_q8_0 *y, int64_t n) {
 static void quantize_act_q8_1(const float *x, blk_q8_1 *y, int64_t n) {
     for (int64_t i = 0; i < n / QK8_1; i++, x += QK8_1) {
         float amax = 0;
-        for (int j = 0; j < QK8_1; j++) amax = fmaxf(amax, fabsf(x[j]));
+        /* fmaxf without the libm call: NaN is skipped the same way */
+        for (int j = 0; j < QK8_1; j++) {
+            const float v = fabsf(x[j]);
+            amax = v > amax ? v : amax;
+        }
         const float d = amax / 127.f;
         put_half(&y[i].d, d);
         const float id = amax != 0.0f ? 127.f / amax : 0.0f;
