@@ -731,9 +731,7 @@ static enum MHD_Result api_ask(srv_req *r) {
     unsigned g = srv_gen_acquire(r->s);
     if (g) {
         ask_job_free(j);
-        return srv_error(r, g, g == 429 ? "queue_full" : "timeout",
-                         g == 429 ? "too many answers in progress; try again later"
-                                  : "timed out waiting for a free slot");
+        return srv_gen_busy(r, g);
     }
     if (stream) return srv_stream_start(r, "text/event-stream", ask_stream, j, ask_job_free, true);
     srv_slot *sl = srv_slot_get(r->s);

@@ -137,9 +137,7 @@ enum MHD_Result srv_ask_model(srv_req *r, const char *question, uint32_t k, doub
     unsigned g = srv_gen_acquire(r->s);
     if (g) {
         gen_job_free(j);
-        return srv_error(r, g, g == 429 ? "queue_full" : "timeout",
-                         g == 429 ? "too many answers in progress; try again later"
-                                  : "timed out waiting for a free slot");
+        return srv_gen_busy(r, g);
     }
     if (stream) return srv_stream_start(r, "text/event-stream", gen_stream, j, gen_job_free, true);
     ken_reply *rep = NULL;

@@ -154,9 +154,7 @@ enum MHD_Result srv_api_eval(srv_req *r) {
     unsigned g = srv_gen_acquire(r->s);
     if (g) {
         ken_json_free(d);
-        return srv_error(r, g, g == 429 ? "queue_full" : "timeout",
-                         g == 429 ? "too many heavy requests in progress; try again later"
-                                  : "timed out waiting for a free slot");
+        return srv_gen_busy(r, g);
     }
     char qpath[4096], rpath[4096];
     bool okq = temp_file(q.queries, q.queries_len, qpath, sizeof qpath);

@@ -414,9 +414,7 @@ static enum MHD_Result api_chat(srv_req *r) {
     unsigned g = srv_gen_acquire(r->s);
     if (g) {
         chat_job_free(j);
-        return srv_error(r, g, g == 429 ? "queue_full" : "timeout",
-                         g == 429 ? "too many generations in progress; try again later"
-                                  : "timed out waiting for a generation slot");
+        return srv_gen_busy(r, g);
     }
     if (j->stream) return srv_stream_start(r, "text/event-stream", chat_stream, j, chat_job_free, true);
     res = chat_whole(r, j);

@@ -255,6 +255,12 @@ void srv_slot_put(srv *s, srv_slot *sl) {
     pthread_mutex_unlock(&s->mu);
 }
 
+enum MHD_Result srv_gen_busy(srv_req *r, unsigned status) {
+    return srv_error(r, status, status == 429 ? "queue_full" : "timeout",
+                     status == 429 ? "too many answers in progress; try again later"
+                                   : "timed out waiting for a free slot");
+}
+
 unsigned srv_gen_acquire(srv *s) {
     unsigned ret = 0;
     struct timespec ts;

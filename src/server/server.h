@@ -99,6 +99,8 @@ srv_slot *srv_slot_get(srv *s);
 void srv_slot_put(srv *s, srv_slot *sl);
 /* 0 ok; 429 queue full; 503 timed out waiting. */
 unsigned srv_gen_acquire(srv *s);
+/* The reply when srv_gen_acquire refused (status 429 or 503). */
+enum MHD_Result srv_gen_busy(srv_req *r, unsigned status);
 void srv_gen_release(srv *s);
 /* The collection a request may use: the key's (a different one requested ->
  * false after replying 404), else the requested one (may be NULL). */
