@@ -421,8 +421,6 @@ static int on_id(void *ud, int64_t id) {
     return 0;
 }
 
-static char *dup_or_null(const char *s) { return s ? ken_strdup(s) : NULL; }
-
 typedef struct {
     ken_retrieve_hit *x;
     bool snippets;
@@ -443,31 +441,12 @@ static char *lead_snippet(const char *t, size_t n) {
 static int on_chunk_hit(void *ud, const ken_store_hit *h) {
     hydrate_ctx *c = ud;
     ken_retrieve_hit *x = c->x;
-    x->chunk_id = h->chunk_id;
-    x->doc_id = h->doc_id;
-    x->page = h->page;
-    x->ordinal = h->ordinal;
-    x->start = h->start;
-    x->end = h->end;
-    x->ext_id = dup_or_null(h->ext_id);
-    x->uri = dup_or_null(h->uri);
-    x->title = dup_or_null(h->title);
-    x->heading = dup_or_null(h->heading);
-    x->collection = dup_or_null(h->collection);
-    x->mime = dup_or_null(h->mime);
-    x->text = ken_strndup(h->text, h->text_len);
-    x->text_len = h->text_len;
-    x->snippet = c->snippets ? lead_snippet(h->text, h->text_len) : NULL;
-    c->oom = (h->ext_id && !x->ext_id) || (h->uri && !x->uri) || (h->title && !x->title) ||
-             (h->heading && !x->heading) || (h->collection && !x->collection) ||
-             (h->mime && !x->mime) || !x->text || (c->snippets && !x->snippet);
+    c->oom = ken_retrieve_hit_copy(x, h) != KEN_OK;
+    if (!c->oom && c->snippets && !x->snippet) {
+        x->snippet = lead_snippet(h->text, h->text_len);
+        c->oom = !x->snippet;
+    }
     return 1;
-}
-
-static void hit_release(ken_retrieve_hit *h) {
-    free(h->ext_id); free(h->uri); free(h->title); free(h->heading);
-    free(h->collection); free(h->mime); free(h->snippet); free(h->text);
-    memset(h, 0, sizeof *h);
 }
 
 /* Turns index hits into result hits (folded into documents when docs). */
@@ -481,13 +460,13 @@ static ken_status hydrate(ken_kb *kb, const ken_hnsw_hit *hits, size_t n, size_t
         if (st == KEN_ERR_NOTFOUND) continue;   /* deleted since the index was read */
         if (st) return ken_kb_store_err(kb, st, "reading a chunk");
         if (c.oom) {
-            hit_release(x);
+            ken_retrieve_hit_clear(x);
             return ken_err_set(&kb->err, KEN_ERR_NOMEM, "out of memory");
         }
         x->score = hits[i].score;
         bool dup = false;
         for (size_t j = 0; docs && j < out->n && !dup; j++) dup = out->v[j].doc_id == x->doc_id;
-        if (dup) hit_release(x);
+        if (dup) ken_retrieve_hit_clear(x);
         else out->n++;
     }
     return KEN_OK;
@@ -558,7 +537,7 @@ ken_status ken_kb_dense_search(ken_kb *kb, const char *query, const ken_retrieve
         ken_hnsw_search_opts so = {.ef = KEN_MAX(ef_search(kb), (uint32_t)KEN_MIN(want, 100000)),
                                    .allow_ids = filtered ? allow.v : NULL, .n_allow = allow.n};
         st = ken_hnsw_search(d->index, qv, want, &so, hits, &n_hits, &kb->err);
-        for (size_t i = 0; i < out->n; i++) hit_release(&out->v[i]);
+        for (size_t i = 0; i < out->n; i++) ken_retrieve_hit_clear(&out->v[i]);
         out->n = 0;
         if (!st) st = hydrate(kb, hits, n_hits, k, docs, snippets, out);
         /* Fewer than k (documents, or chunks deleted meanwhile) while the

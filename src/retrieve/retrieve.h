@@ -90,6 +90,11 @@ typedef struct {
 ken_status ken_retrieve_search(ken_store *s, const char *text, size_t len,
                                const ken_retrieve_opts *opts, ken_retrieve_hits *out, ken_err *err);
 void ken_retrieve_hits_free(ken_retrieve_hits *h);
+/* Fills x from a store hit (score and snippet included), duplicating every
+ * string; KEN_ERR_NOMEM leaves x empty. */
+ken_status ken_retrieve_hit_copy(ken_retrieve_hit *x, const ken_store_hit *h);
+/* Frees x's strings and zeroes it. */
+void ken_retrieve_hit_clear(ken_retrieve_hit *x);
 /* A metadata filter field: names of letters, digits, '_' and '-' joined by '.'. */
 bool ken_retrieve_meta_field_ok(const char *field);
 /* Reads bm25.k1 / bm25.b from the store config (defaults when unset). */

@@ -40,14 +40,15 @@ void ken_retrieve_bm25_params(ken_store *s, double *k1, double *b) {
     parse_param(s, "bm25.b", 0, 1, b);
 }
 
-static void hit_free(ken_retrieve_hit *h) {
+void ken_retrieve_hit_clear(ken_retrieve_hit *h) {
     free(h->ext_id); free(h->uri); free(h->title); free(h->heading);
     free(h->collection); free(h->mime); free(h->snippet); free(h->text);
+    memset(h, 0, sizeof *h);
 }
 
 void ken_retrieve_hits_free(ken_retrieve_hits *h) {
     if (!h) return;
-    for (size_t i = 0; i < h->n; i++) hit_free(&h->v[i]);
+    for (size_t i = 0; i < h->n; i++) ken_retrieve_hit_clear(&h->v[i]);
     free(h->v);
     ken_retrieve_query_free(&h->query);
     memset(h, 0, sizeof *h);
@@ -63,14 +64,7 @@ typedef struct {
 
 static char *dup_or_null(const char *s) { return s ? ken_strdup(s) : NULL; }
 
-static int on_hit(void *ud, const ken_store_hit *h) {
-    collect_ctx *c = ud;
-    ken_retrieve_hits *o = c->out;
-    c->rows++;
-    if (c->docs)
-        for (size_t i = 0; i < o->n; i++)
-            if (o->v[i].doc_id == h->doc_id) return 0;   /* a better chunk came first */
-    ken_retrieve_hit *x = &o->v[o->n];
+ken_status ken_retrieve_hit_copy(ken_retrieve_hit *x, const ken_store_hit *h) {
     memset(x, 0, sizeof *x);
     x->chunk_id = h->chunk_id;
     x->doc_id = h->doc_id;
@@ -91,10 +85,20 @@ static int on_hit(void *ud, const ken_store_hit *h) {
     if ((h->ext_id && !x->ext_id) || (h->uri && !x->uri) || (h->title && !x->title) ||
         (h->heading && !x->heading) || (h->collection && !x->collection) ||
         (h->mime && !x->mime) || (h->snippet && !x->snippet) || !x->text) {
-        hit_free(x);
-        c->st = KEN_ERR_NOMEM;
-        return 1;
+        ken_retrieve_hit_clear(x);
+        return KEN_ERR_NOMEM;
     }
+    return KEN_OK;
+}
+
+static int on_hit(void *ud, const ken_store_hit *h) {
+    collect_ctx *c = ud;
+    ken_retrieve_hits *o = c->out;
+    c->rows++;
+    if (c->docs)
+        for (size_t i = 0; i < o->n; i++)
+            if (o->v[i].doc_id == h->doc_id) return 0;   /* a better chunk came first */
+    if ((c->st = ken_retrieve_hit_copy(&o->v[o->n], h))) return 1;
     o->n++;
     return o->n >= c->k;
 }
@@ -159,7 +163,7 @@ static ken_status run_search(ken_store *s, const ken_retrieve_opts *o, size_t k,
                         &rows, err);
         if (st != KEN_OK || !docs || out->n >= k || rows < limit || limit >= DOC_ROWS_MAX)
             break;
-        for (size_t i = 0; i < out->n; i++) hit_free(&out->v[i]);
+        for (size_t i = 0; i < out->n; i++) ken_retrieve_hit_clear(&out->v[i]);
         out->n = 0;
         limit = KEN_MIN(limit * 8, (int64_t)DOC_ROWS_MAX);
     }
@@ -291,7 +295,7 @@ ken_status ken_retrieve_search(ken_store *s, const char *text, size_t len,
     if (o->prf) {
         st = run_search(s, o, PRF_DOCS, false, false, out, err);
         if (st == KEN_OK && out->n > 0) st = rm3_expand(out);
-        for (size_t i = 0; i < out->n; i++) hit_free(&out->v[i]);
+        for (size_t i = 0; i < out->n; i++) ken_retrieve_hit_clear(&out->v[i]);
         free(out->v);
         out->v = NULL;
         out->n = 0;
