@@ -12,6 +12,7 @@ set -euo pipefail
 : "${KEN_BIN:?KEN_BIN must point at the ken binary}"
 : "${KEN_FIXTURES:?KEN_FIXTURES must point at the fixtures}"
 fail() { echo "FAIL: $*" >&2; exit 1; }
+. "$(dirname "$0")/lib/serve.sh"
 if [ ! -d "$KEN_FIXTURES/tokenizer" ]; then
     [ "${CI:-}" = true ] && fail "fixtures missing"
     echo "SKIP: fixtures missing" >&2; exit 77
@@ -29,17 +30,8 @@ unset KEN_BACKEND_URL KEN_BACKEND_MODEL KEN_API_KEY http_proxy HTTP_PROXY all_pr
     -o "$tmp/enc.gguf" >/dev/null
 KEY=$("$KEN_BIN" key create --scope read)
 
-"$KEN_BIN" serve --listen 127.0.0.1:0 --model "$tmp/chat.gguf" --embed-model "$tmp/enc.gguf" \
-    2>"$tmp/log" &
-pid=$!
-for _ in $(seq 1 400); do
-    grep -q "serving" "$tmp/log" 2>/dev/null && break
-    kill -0 "$pid" 2>/dev/null || { cat "$tmp/log" >&2; fail "server exited"; }
-    sleep 0.05
-done
-PORT=$(sed -n 's/.*http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/log")
-[ -n "$PORT" ] || { cat "$tmp/log" >&2; fail "no port in the log"; }
-URL="http://127.0.0.1:$PORT/v1"
+serve_start --model "$tmp/chat.gguf" --embed-model "$tmp/enc.gguf"
+URL="$URL/v1"
 
 # chat: the same words both ways
 # (qwen2's byte-level vocabulary: a random model emits bytes that are not UTF-8)
@@ -91,14 +83,8 @@ grep -q "cannot connect to $URL" "$tmp/e" || fail "message: $(cat "$tmp/e")"
 "$KEN_BIN" model random --arch llama --vocab "$KEN_FIXTURES/tokenizer/ggml-vocab-phi-3.gguf" \
     --seed 5 -o "$tmp/phi.gguf" >/dev/null
 "$KEN_BIN" model info "$tmp/phi.gguf" | grep -q "chat template *yes" || fail "phi-3 model has no template"
-"$KEN_BIN" serve --no-auth --listen 127.0.0.1:0 --model "$tmp/phi.gguf" 2>"$tmp/log" &
-pid=$!
-for _ in $(seq 1 400); do
-    grep -q "serving" "$tmp/log" 2>/dev/null && break
-    kill -0 "$pid" 2>/dev/null || { cat "$tmp/log" >&2; fail "server exited"; }
-    sleep 0.05
-done
-URL="http://127.0.0.1:$(sed -n 's/.*http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/log")/v1"
+serve_start --no-auth --model "$tmp/phi.gguf"
+URL="$URL/v1"
 "$KEN_BIN" llm chat --model "$tmp/phi.gguf" --threads 1 --max-tokens 24 --system "Be brief." \
     "Name a bird." >"$tmp/local.txt" || fail "local phi chat"
 "$KEN_BIN" llm chat --backend "$URL" --max-tokens 24 --system "Be brief." "Name a bird." \

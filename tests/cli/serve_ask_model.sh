@@ -23,18 +23,12 @@ cleanup() { [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
 export KEN_DB="$tmp/kb.db"
 ken() { "$KEN_BIN" "$@"; }
+. "$(dirname "$0")/lib/serve.sh"
 ken add -q "$DATA/corpus.jsonl"
 Q="how do honeybees communicate with a dance"
 ken ask --model "$MODEL" --max-tokens 24 --threads 1 --json -- "$Q" >"$tmp/cli.json"
 
-"$KEN_BIN" serve --no-auth --listen 127.0.0.1:0 --model "$MODEL" --max-tokens 24 2>"$tmp/log" &
-pid=$!
-for _ in $(seq 1 200); do
-    grep -q "serving" "$tmp/log" 2>/dev/null && break
-    kill -0 "$pid" 2>/dev/null || { cat "$tmp/log" >&2; fail "server exited"; }
-    sleep 0.05
-done
-URL="http://127.0.0.1:$(sed -n 's/.*http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/log")"
+serve_start --no-auth --model "$MODEL" --max-tokens 24
 post() {   # post BODY OUT: status
     curl -sS --max-time 120 -o "$2" -w '%{http_code}' -H 'Content-Type: application/json' \
         --data-binary "$1" "$URL/api/v1/ask"
@@ -85,7 +79,5 @@ grep -q '"model":"ken-extractive"' "$tmp/e.json" || fail "extractive model: $(ca
 st=$(post '{"question": "x", "extractive": 3}' "$tmp/x.json")
 [ "$st" = 400 ] || fail "bad extractive type: $st"
 
-kill -TERM "$pid"
-wait "$pid" || fail "server exit status $?"
-pid=
+serve_stop
 echo "serve_ask_model: ok"

@@ -15,6 +15,7 @@ cleanup() { [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
 export KEN_DB="$tmp/kb.db"
 ken() { "$KEN_BIN" "$@"; }
+. "$(dirname "$0")/lib/serve.sh"
 
 ken add -q --collection ret "$DATA/corpus.jsonl"
 printf 'Unrelated notes about sourdough bread fed with rye flour.\n' >"$tmp/other.txt"
@@ -25,16 +26,7 @@ READ=$(ken key create --scope read)
 OTHER=$(ken key create --scope read --collection other)
 
 mkdir -p "$tmp/t"
-TMPDIR="$tmp/t" "$KEN_BIN" serve --listen 127.0.0.1:0 --threads 2 2>"$tmp/log" &
-pid=$!
-for _ in $(seq 1 200); do
-    grep -q "serving" "$tmp/log" 2>/dev/null && break
-    kill -0 "$pid" 2>/dev/null || { cat "$tmp/log" >&2; fail "server exited"; }
-    sleep 0.05
-done
-PORT=$(sed -n 's/.*http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/log")
-[ -n "$PORT" ] || { cat "$tmp/log" >&2; fail "no port in the log"; }
-URL="http://127.0.0.1:$PORT"
+TMPDIR="$tmp/t" serve_start --threads 2
 
 # body COLLECTION PER_QUERY [QUERIES QRELS]: the request body as JSON
 body() {
@@ -124,9 +116,5 @@ st=$(curl -sS -o /dev/null -w '%{http_code}' -X POST --data-binary "@$tmp/b.json
 [ "$st" = 401 ] || fail "no key: $st"
 [ -z "$(ls -A "$tmp/t")" ] || fail "temporary files left behind: $(ls "$tmp/t")"
 
-kill -TERM "$pid"
-rc=0
-wait "$pid" || rc=$?
-pid=
-[ "$rc" = 0 ] || fail "server exit status $rc"
+serve_stop
 echo "serve_eval: ok"

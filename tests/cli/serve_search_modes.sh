@@ -22,24 +22,14 @@ cleanup() { [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
 export KEN_DB="$tmp/kb.db"
 ken() { "$KEN_BIN" "$@"; }
+. "$(dirname "$0")/lib/serve.sh"
 
 ken model random --arch bert --vocab "$VOCAB" --n-embd 64 --seed 11 -o "$tmp/enc.gguf" >/dev/null
 ken add -q --embed-model "$tmp/enc.gguf" "$DATA/corpus.jsonl"
 Q="how do honeybees tell each other where flowers are"
 for m in bm25 dense hybrid; do ken search --json -k 5 --mode $m -- "$Q" >"$tmp/cli-$m.json"; done
 
-start() {
-    "$KEN_BIN" serve --no-auth --listen 127.0.0.1:0 --threads 2 2>"$tmp/log" &
-    pid=$!
-    for _ in $(seq 1 200); do
-        grep -q "serving" "$tmp/log" 2>/dev/null && break
-        kill -0 "$pid" 2>/dev/null || { cat "$tmp/log" >&2; fail "server exited"; }
-        sleep 0.05
-    done
-    URL="http://127.0.0.1:$(sed -n 's/.*http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/log")"
-}
-stop() { kill -TERM "$pid"; wait "$pid" || fail "server exit status $?"; pid=; }
-start
+serve_start --no-auth --threads 2
 
 # same {chunk_id: score} ranking as the CLI, and the retrieval named
 same() {   # same MODE REPLY
@@ -77,11 +67,11 @@ st=$(curl -sS -o "$tmp/e.json" -w '%{http_code}' "$URL/api/v1/search?q=bees&retr
 st=$(curl -sS -o "$tmp/e.json" -w '%{http_code}' -H 'Content-Type: application/json' \
      --data-binary '{"query":"bees","fusion":"max"}' "$URL/api/v1/search")
 [ "$st" = 400 ] && grep -q '"code":"bad_fusion"' "$tmp/e.json" || fail "bad fusion: $st"
-stop
+serve_stop
 
 # the encoder file is gone: BM25 results, said so
 rm "$tmp/enc.gguf"
-start
+serve_start --no-auth --threads 2
 st=$(curl -sS -o "$tmp/f.json" -w '%{http_code}' "$URL/api/v1/search?k=5&retrieval=dense&q=$qs")
 [ "$st" = 200 ] || { cat "$tmp/f.json" >&2; fail "fallback status $st"; }
 python3 - "$tmp/f.json" "$tmp/cli-bm25.json" <<'PY'
@@ -90,5 +80,5 @@ r, b = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
 assert r["retrieval"] == "bm25" and r.get("notice"), r
 assert [x["chunk_id"] for x in r["results"]] == [x["chunk_id"] for x in b["results"]]
 PY
-stop
+serve_stop
 echo "serve_search_modes: ok"
