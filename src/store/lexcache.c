@@ -178,6 +178,10 @@ struct ken_store_lexcache {
     double rank_val[LEX_PHRASES_MAX + 2];
     int n_rank_val;
     int64_t builds, answered, fallbacks;
+    /* snippets: the last match's tokens and per-chunk scratch (snippet()) */
+    char *snip_match;
+    struct lex_query *snip_q;
+    struct snip_scratch *snip;
 };
 
 static ken_status tokenizer_open(ken_store_lexcache *lc, ken_err *err) {
@@ -223,12 +227,15 @@ ken_status ken_store_lexcache_open(sqlite3 *db, const char *path, ken_store_lexc
     return KEN_OK;
 }
 
+static void snip_free(ken_store_lexcache *lc);
+
 void ken_store_lexcache_close(ken_store_lexcache *lc) {
     if (!lc) return;
     if (lc->tok) lc->tk.xDelete(lc->tok);
     sqlite3_finalize(lc->st_version);
     if (lc->e) entry_put(lc->e);
     free(lc->acc); free(lc->norm); free(lc->mark); free(lc->touched);
+    snip_free(lc);
     free(lc);
 }
 
@@ -662,7 +669,7 @@ static bool rank_values(ken_store_lexcache *lc, const char *rank) {
 }
 
 /* A prepared query: k1, b, and per phrase its token and weight. */
-typedef struct {
+typedef struct lex_query {
     double k1, b;
     size_t n;
     double w[LEX_PHRASES_MAX];
@@ -670,6 +677,31 @@ typedef struct {
     size_t len[LEX_PHRASES_MAX];
     ken_buf toks;
 } lex_query;
+
+/* The tokens of match's phrases into lq (n, tok, len, toks); false when
+ * match is not `"a" OR "b" ...` of one token each. */
+static bool match_tokens(ken_store_lexcache *lc, const char *match, lex_query *lq, qtok *qt) {
+    ken_buf phr;
+    ken_buf_init(&phr, 1 << 20);
+    size_t off[LEX_PHRASES_MAX], toff[LEX_PHRASES_MAX];
+    bool ok = parse_match(match, &phr, off, &lq->n);
+    for (size_t i = 0; ok && i < lq->n; i++) {
+        const char *p = phr.data + off[i];
+        size_t plen = strlen(p);
+        qt->n = 0;
+        ok = plen <= INT32_MAX &&
+             lc->tk.xTokenize(lc->tok, qt, FTS5_TOKENIZE_QUERY, p, (int)plen,
+                              on_query_token) == SQLITE_OK &&
+             qt->n == 1;   /* 0 tokens or a real phrase (adjacency): FTS5 */
+        toff[i] = lq->toks.len;
+        lq->len[i] = qt->len;
+        if (ok) ok = ken_buf_append(&lq->toks, qt->tok, qt->len) == KEN_OK &&
+                     ken_buf_putc(&lq->toks, '\0') == KEN_OK;
+    }
+    for (size_t i = 0; ok && i < lq->n; i++) lq->tok[i] = lq->toks.data + toff[i];
+    ken_buf_free(&phr);
+    return ok;
+}
 
 /* Whether the accelerator answers q exactly; fills lq. */
 static bool query_prepare(ken_store_lexcache *lc, const ken_store_search_q *q, lex_query *lq,
@@ -683,27 +715,9 @@ static bool query_prepare(ken_store_lexcache *lc, const ken_store_search_q *q, l
     lq->k1 = nv > 0 ? v[0] : 1.2;
     lq->b = nv > 1 ? v[1] : 0.75;
     if (!(lq->k1 >= 0 && lq->k1 <= 100) || !(lq->b >= 0 && lq->b <= 1)) return false;
-    ken_buf phr;
-    ken_buf_init(&phr, 1 << 20);
-    size_t off[LEX_PHRASES_MAX], toff[LEX_PHRASES_MAX];
-    bool ok = parse_match(q->match, &phr, off, &lq->n);
-    for (size_t i = 0; ok && i < lq->n; i++) {
-        const char *p = phr.data + off[i];
-        size_t plen = strlen(p);
-        qt->n = 0;
-        ok = plen <= INT32_MAX &&
-             lc->tk.xTokenize(lc->tok, qt, FTS5_TOKENIZE_QUERY, p, (int)plen,
-                              on_query_token) == SQLITE_OK &&
-             qt->n == 1;   /* 0 tokens or a real phrase (adjacency): FTS5 */
-        toff[i] = lq->toks.len;
-        lq->len[i] = qt->len;
-        if (ok) ok = ken_buf_append(&lq->toks, qt->tok, qt->len) == KEN_OK &&
-                     ken_buf_putc(&lq->toks, '\0') == KEN_OK;
-        lq->w[i] = 2 + (int)i < nv ? v[2 + i] : 1.0;
-    }
-    for (size_t i = 0; ok && i < lq->n; i++) lq->tok[i] = lq->toks.data + toff[i];
-    ken_buf_free(&phr);
-    return ok;
+    if (!match_tokens(lc, q->match, lq, qt)) return false;
+    for (size_t i = 0; i < lq->n; i++) lq->w[i] = 2 + (int)i < nv ? v[2 + i] : 1.0;
+    return true;
 }
 
 /* ------------------------------------------------------------ ranking */
@@ -904,4 +918,226 @@ ken_status ken_store_lexcache_rank(ken_store_lexcache *lc, const ken_store_searc
     free(lq);
     free(qt);
     return r;
+}
+
+/* ------------------------------------------------------------ snippets */
+
+/* FTS5's snippet() recomputed from the chunk text, so that a search the
+ * accelerator ranked needs no FTS5 query at all (snippet() makes FTS5 load
+ * the doclists of every query term for each winner, and read the chunk's
+ * document twice through the content view: ~2/3 of a server search). The
+ * algorithm is FTS5's (fts5_aux.c, snippet and highlight), restated for
+ * queries of single-token phrases, whose instances never overlap:
+ *   - instances: positions of column 0 whose token equals a phrase's token,
+ *     ordered by position, then phrase (FTS5's xInst order);
+ *   - a window of n tokens starting at p scores 1000 per phrase seen in it
+ *     and 1 per repeat; for each instance, the window starting there (its
+ *     start then centred on the instances it holds, clamped to the text) and
+ *     the window starting at the instance's sentence (+120 for the first
+ *     sentence, +100 for another) compete; the first best wins;
+ *   - sentences start at token 0 and at a token preceded by whitespace
+ *     preceded by '.' or ':';
+ *   - the window's text is copied with the marks around each instance, an
+ *     ellipsis before when it does not start at token 0 and after when it
+ *     does not reach the last token.
+ * test_store_lexcache compares the two on every query it runs. */
+
+typedef struct { int pos, phrase; } snip_inst;
+
+typedef struct snip_scratch {
+    const struct lex_query *q;
+    const char *text;
+    int n_tok;
+    int *start, *end;               /* per token: byte range */
+    size_t cap_tok;
+    snip_inst *inst;
+    size_t n_inst, cap_inst;
+    int *first;                     /* first token of each sentence */
+    size_t n_first, cap_first;
+    uint8_t seen[LEX_PHRASES_MAX];
+} snip_scratch;
+
+static void snip_free(ken_store_lexcache *lc) {
+    if (lc->snip) {
+        free(lc->snip->start); free(lc->snip->end); free(lc->snip->inst); free(lc->snip->first);
+    }
+    if (lc->snip_q) ken_buf_free(&lc->snip_q->toks);
+    free(lc->snip); free(lc->snip_q); free(lc->snip_match);
+}
+
+static bool push(void *pp, size_t *cap, size_t n, size_t elem) {
+    if (n < *cap) return true;
+    size_t c = *cap ? *cap * 2 : 256;
+    if (!resize(pp, c, elem)) return false;
+    *cap = c;
+    return true;
+}
+
+static int on_snip_token(void *ctx, int tflags, const char *tok, int n, int start, int end) {
+    snip_scratch *c = ctx;
+    if (tflags & FTS5_TOKEN_COLOCATED) return SQLITE_OK;
+    int pos = c->n_tok;
+    size_t np = (size_t)pos;
+    if (pos == INT32_MAX) return SQLITE_TOOBIG;
+    if (np == c->cap_tok) {        /* start[] and end[] share one capacity */
+        size_t cap = np ? np * 2 : 256;
+        if (!resize(&c->start, cap, sizeof(int)) || !resize(&c->end, cap, sizeof(int)))
+            return SQLITE_NOMEM;
+        c->cap_tok = cap;
+    }
+    c->start[pos] = start;
+    c->end[pos] = end;
+    bool sentence = pos == 0;
+    if (pos > 0) {
+        int i = start - 1;
+        while (i >= 0 && (c->text[i] == ' ' || c->text[i] == '\t' || c->text[i] == '\n' ||
+                          c->text[i] == '\r'))
+            i--;
+        sentence = i != start - 1 && i >= 0 && (c->text[i] == '.' || c->text[i] == ':');
+    }
+    if (sentence) {
+        if (!push(&c->first, &c->cap_first, c->n_first, sizeof(int))) return SQLITE_NOMEM;
+        c->first[c->n_first++] = pos;
+    }
+    size_t len = (size_t)(n < 0 ? 0 : n > FTS5_MAX_TOKEN_SIZE ? FTS5_MAX_TOKEN_SIZE : n);
+    for (size_t ip = 0; ip < c->q->n; ip++) {
+        if (c->q->len[ip] != len || memcmp(c->q->tok[ip], tok, len) != 0) continue;
+        if (!push(&c->inst, &c->cap_inst, c->n_inst, sizeof(snip_inst))) return SQLITE_NOMEM;
+        c->inst[c->n_inst++] = (snip_inst){pos, (int)ip};
+    }
+    c->n_tok++;
+    return SQLITE_OK;
+}
+
+/* Score of the window of ntok tokens starting at ipos; *adj (when given)
+ * the start FTS5 moves it to, centred on the instances inside. */
+static int snip_score(snip_scratch *c, int ipos, int ntok, int *adj) {
+    memset(c->seen, 0, c->q->n);
+    size_t lo = 0, hi = c->n_inst;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (c->inst[mid].pos < ipos) lo = mid + 1;
+        else hi = mid;
+    }
+    int64_t iend = (int64_t)ipos + ntok;
+    int score = 0, ifirst = -1, ilast = 0;
+    for (size_t i = lo; i < c->n_inst && c->inst[i].pos < iend; i++) {
+        score += c->seen[c->inst[i].phrase] ? 1 : 1000;
+        c->seen[c->inst[i].phrase] = 1;
+        if (ifirst < 0) ifirst = c->inst[i].pos;
+        ilast = c->inst[i].pos + 1;
+    }
+    if (adj) {
+        int64_t a = ifirst - (ntok - (ilast - ifirst)) / 2;
+        if (a + ntok > c->n_tok) a = (int64_t)c->n_tok - ntok;
+        *adj = a < 0 ? 0 : (int)a;
+    }
+    return score;
+}
+
+/* The first token of the best window (FTS5's choice, see above). */
+static int snip_best(snip_scratch *c, int ntok) {
+    int best = 0, best_start = 0;
+    for (size_t ii = 0; ii < c->n_inst; ii++) {
+        int io = c->inst[ii].pos, adj;
+        int sc = snip_score(c, io, ntok, &adj);
+        if (sc > best) { best = sc; best_start = adj; }
+        if (c->n_first && c->n_tok > ntok) {
+            size_t jj = 0;
+            while (jj + 1 < c->n_first && c->first[jj + 1] <= io) jj++;
+            if (c->first[jj] < io) {
+                sc = snip_score(c, c->first[jj], ntok, NULL) + (c->first[jj] == 0 ? 120 : 100);
+                if (sc > best) { best = sc; best_start = c->first[jj]; }
+            }
+        }
+    }
+    return best_start;
+}
+
+/* Copies the window [from, from + ntok) with marks, as FTS5's highlight
+ * callback does token by token. */
+static ken_status snip_emit(const snip_scratch *c, size_t len, int from, int ntok,
+                            const char *open, const char *close, const char *ellips,
+                            ken_buf *out) {
+    const char *t = c->text;
+    int range_end = from + ntok - 1;
+    size_t ii = 0;                           /* next instance at or after from */
+    while (ii < c->n_inst && c->inst[ii].pos < from) ii++;
+    int it = ii < c->n_inst ? c->inst[ii].pos : -1;   /* coalesced: one position */
+    int off = 0;
+    bool opened = false;
+    ken_status r = from > 0 ? ken_buf_puts(out, ellips) : KEN_OK;
+    for (int pos = from; !r && pos <= range_end && pos < c->n_tok; pos++) {
+        int so = c->start[pos], eo = c->end[pos];
+        if (from && pos == from) off = so;
+        if (opened && (pos <= it || it < 0) && so > off) {
+            r = ken_buf_puts(out, close);
+            opened = false;
+        }
+        if (!r && pos == it && !opened) {
+            r = ken_buf_append(out, t + off, (size_t)(so - off));
+            if (!r) r = ken_buf_puts(out, open);
+            off = so;
+            opened = true;
+        }
+        if (!r && pos == it) {
+            r = ken_buf_append(out, t + off, (size_t)(eo - off));
+            off = eo;
+            while (ii < c->n_inst && c->inst[ii].pos == pos) ii++;
+            it = ii < c->n_inst ? c->inst[ii].pos : -1;
+        }
+        if (!r && pos == range_end) {
+            if (opened) {
+                if (it >= 0 && pos >= it) {
+                    r = ken_buf_append(out, t + off, (size_t)(eo - off));
+                    off = eo;
+                }
+                if (!r) r = ken_buf_puts(out, close);
+                opened = false;
+            }
+            if (!r && eo > off) r = ken_buf_append(out, t + off, (size_t)(eo - off));
+            if (eo > off) off = eo;
+        }
+    }
+    if (!r && opened) r = ken_buf_puts(out, close);
+    if (!r && range_end >= c->n_tok - 1) r = ken_buf_append(out, t + off, len - (size_t)off);
+    else if (!r) r = ken_buf_puts(out, ellips);
+    return r;
+}
+
+ken_status ken_store_lexcache_snippet(ken_store_lexcache *lc, const char *match,
+                                      const char *text, size_t len, const char *open,
+                                      const char *close, const char *ellips, int ntok,
+                                      ken_buf *out, ken_err *err) {
+    if (!match || len > INT32_MAX || ntok < 1) return KEN_ERR_UNSUPPORTED;
+    if (!lc->snip_q && !(lc->snip_q = calloc(1, sizeof *lc->snip_q)))
+        return ken_err_set(err, KEN_ERR_NOMEM, "store: snippet: out of memory");
+    if (!lc->snip && !(lc->snip = calloc(1, sizeof *lc->snip)))
+        return ken_err_set(err, KEN_ERR_NOMEM, "store: snippet: out of memory");
+    if (!lc->snip_match || strcmp(lc->snip_match, match) != 0) {
+        free(lc->snip_match);
+        lc->snip_match = NULL;
+        ken_buf_free(&lc->snip_q->toks);
+        ken_buf_init(&lc->snip_q->toks, 1 << 22);
+        qtok *qt = malloc(sizeof *qt);
+        bool ok = qt && match_tokens(lc, match, lc->snip_q, qt);
+        free(qt);
+        if (!ok) return KEN_ERR_UNSUPPORTED;
+        if (!(lc->snip_match = strdup(match)))
+            return ken_err_set(err, KEN_ERR_NOMEM, "store: snippet: out of memory");
+    }
+    snip_scratch *c = lc->snip;
+    c->q = lc->snip_q;
+    c->text = text;
+    c->n_tok = 0;
+    c->n_inst = c->n_first = 0;
+    int rc = lc->tk.xTokenize(lc->tok, c, FTS5_TOKENIZE_AUX, text, (int)len, on_snip_token);
+    if (rc != SQLITE_OK)
+        return ken_err_set(err, rc == SQLITE_NOMEM ? KEN_ERR_NOMEM : KEN_ERR_STORE,
+                           "store: snippet: %s", sqlite3_errstr(rc));
+    int from = snip_best(c, ntok);
+    if (snip_emit(c, len, from, ntok, open ? open : "", close ? close : "", ellips ? ellips : "",
+                  out))
+        return ken_err_set(err, KEN_ERR_NOMEM, "store: snippet: out of memory");
+    return KEN_OK;
 }

@@ -58,6 +58,15 @@ void ken_store_lexcache_close(ken_store_lexcache *lc);
 ken_status ken_store_lexcache_rank(ken_store_lexcache *lc, const ken_store_search_q *q,
                                    ken_store_lexrow **rows, size_t *n, ken_err *err);
 
+/* FTS5's snippet(chunks_fts, 0, open, close, ellips, ntok) of a row whose
+ * text column holds text, for match (the same query shape as above),
+ * appended to out without asking FTS5: equal to what FTS5 returns.
+ * KEN_ERR_UNSUPPORTED (nothing set) for another query shape. */
+ken_status ken_store_lexcache_snippet(ken_store_lexcache *lc, const char *match,
+                                      const char *text, size_t len, const char *open,
+                                      const char *close, const char *ellips, int ntok,
+                                      ken_buf *out, ken_err *err);
+
 void ken_store_lexcache_stat(ken_store_lexcache *lc, ken_store_lexcache_stats *out);
 
 #endif

@@ -264,12 +264,11 @@ static const char *const stmt_sql[Q_N] = {
                      " FROM chunks_fts CROSS JOIN chunks c ON c.id = chunks_fts.rowid"
                      " CROSS JOIN documents d ON d.id = c.doc_id"
                      " WHERE chunks_fts MATCH ?1 AND chunks_fts.rowid = ?2",
-    /* The same without a snippet: no FTS5 work at all. */
+    /* The same without text or snippet (no FTS5 work, and the document's
+     * text is not loaded: hit_text reads the chunk's bytes of it). */
     [Q_SEARCH_ROW_DOC] = "SELECT c.doc_id, c.ordinal, c.start_byte, c.end_byte, c.heading,"
-                         " c.page, d.ext_id, d.uri, d.title, d.collection, d.mime, "
-                         CHUNK_TEXT_SQL("d.text", "c") ", NULL"
-                         " FROM chunks c JOIN documents d ON d.id = c.doc_id"
-                         " WHERE ?1 IS NOT NULL AND c.id = ?2",
+                         " c.page, d.ext_id, d.uri, d.title, d.collection, d.mime"
+                         " FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE c.id = ?1",
 };
 
 typedef struct {
@@ -1196,17 +1195,56 @@ static ken_status top_rank(sq *q, const ken_store_search_q *f, top_row **out, si
     return r;
 }
 
-/* Step 2: one winner's chunk, document and snippet to fn; *stop from fn. */
-static ken_status top_hit(sq *q, const ken_store_search_q *f, const top_row *row,
-                          ken_store_hit_fn fn, void *ud, int *stop) {
+/* Step 2 state across the winners of one search: an incremental-blob
+ * handle on documents.text (moved from row to row: reading a chunk's bytes
+ * touches only its pages, where substr() would load the whole document),
+ * and buffers for the text and the snippet. */
+typedef struct {
+    sqlite3_blob *blob;
+    ken_buf text, snip;
+} top_state;
+
+static void top_state_close(top_state *ts) {
+    sqlite3_blob_close(ts->blob);
+    ken_buf_free(&ts->text);
+    ken_buf_free(&ts->snip);
+}
+
+/* Bytes [start, end) of document doc's text into ts->text (clamped to the
+ * text, as substr() would), NUL-terminated. */
+static ken_status hit_text(sq *q, top_state *ts, int64_t doc, int64_t start, int64_t end) {
+    int rc = ts->blob ? sqlite3_blob_reopen(ts->blob, doc)
+                      : sqlite3_blob_open(q->db, "main", "documents", "text", doc, 0, &ts->blob);
+    if (rc != SQLITE_OK) {
+        sqlite3_blob_close(ts->blob);   /* a failed reopen leaves it unusable */
+        ts->blob = NULL;
+        return db_fail(q, rc, "search");
+    }
+    int64_t n = sqlite3_blob_bytes(ts->blob);
+    if (start < 0) start = 0;
+    if (end > n) end = n;
+    if (end < start) end = start;
+    ts->text.len = 0;
+    if (ken_buf_reserve(&ts->text, (size_t)(end - start) + 1))
+        return ken_err_set(&q->base.err, KEN_ERR_NOMEM, "store: search: out of memory");
+    if (end > start &&
+        (rc = sqlite3_blob_read(ts->blob, ts->text.data, (int)(end - start), (int)start)))
+        return db_fail(q, rc, "search");
+    ts->text.len = (size_t)(end - start);
+    ts->text.data[ts->text.len] = '\0';
+    return KEN_OK;
+}
+
+/* Step 2 through FTS5 (its snippet() for the winner). */
+static ken_status top_hit_fts(sq *q, const ken_store_search_q *f, const top_row *row,
+                              ken_store_hit_fn fn, void *ud, int *stop) {
     sqlite3_stmt *st;
-    int id = f->mark_open ? Q_SEARCH_ROW : Q_SEARCH_ROW_DOC;
-    ken_status r = stmt_get(q, id, &st);
+    ken_status r = stmt_get(q, Q_SEARCH_ROW, &st);
     if (r) return r;
     int rc = bind_str(st, 1, f->match);
     if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, row->id);
-    if (rc == SQLITE_OK && id == Q_SEARCH_ROW) rc = bind_str(st, 3, f->mark_open);
-    if (rc == SQLITE_OK && id == Q_SEARCH_ROW) rc = bind_str(st, 4, f->mark_close);
+    if (rc == SQLITE_OK) rc = bind_str(st, 3, f->mark_open);
+    if (rc == SQLITE_OK) rc = bind_str(st, 4, f->mark_close);
     if (rc == SQLITE_OK) rc = step(q, st);
     if (rc == SQLITE_ROW) {
         ken_store_hit h = {
@@ -1223,7 +1261,49 @@ static ken_status top_hit(sq *q, const ken_store_search_q *f, const top_row *row
     } else if (rc != SQLITE_DONE) {
         r = db_fail(q, rc, "search");
     }
-    stmt_put(q, id, st);
+    stmt_put(q, Q_SEARCH_ROW, st);
+    return r;
+}
+
+/* Step 2: one winner's chunk, document and snippet to fn; *stop from fn.
+ * The snippet comes from the accelerator when there is one (the same text
+ * FTS5 would give, lexcache.c), else from FTS5. */
+static ken_status top_hit(sq *q, const ken_store_search_q *f, const top_row *row,
+                          top_state *ts, ken_store_hit_fn fn, void *ud, int *stop) {
+    if (f->mark_open && !q->lex) return top_hit_fts(q, f, row, fn, ud, stop);
+    sqlite3_stmt *st;
+    ken_status r = stmt_get(q, Q_SEARCH_ROW_DOC, &st);
+    if (r) return r;
+    int rc = sqlite3_bind_int64(st, 1, row->id);
+    if (rc == SQLITE_OK) rc = step(q, st);
+    bool fts = false;
+    if (rc == SQLITE_ROW) {
+        ken_store_hit h = {
+            .chunk_id = row->id, .doc_id = sqlite3_column_int64(st, 0),
+            .ordinal = sqlite3_column_int(st, 1), .start = sqlite3_column_int64(st, 2),
+            .end = sqlite3_column_int64(st, 3), .heading = col_str(st, 4),
+            .page = sqlite3_column_int(st, 5), .ext_id = col_str(st, 6), .uri = col_str(st, 7),
+            .title = col_str(st, 8), .collection = col_str(st, 9), .mime = col_str(st, 10),
+            .score = row->score,
+        };
+        r = hit_text(q, ts, h.doc_id, h.start, h.end);
+        h.text = ts->text.data;
+        h.text_len = ts->text.len;
+        if (!r && f->mark_open) {
+            ts->snip.len = 0;
+            r = ken_store_lexcache_snippet(q->lex, f->match, h.text, h.text_len, f->mark_open,
+                                           f->mark_close ? f->mark_close : f->mark_open,
+                                           "\xe2\x80\xa6", 24, &ts->snip, &q->base.err);
+            if (r == KEN_ERR_UNSUPPORTED) fts = true, r = KEN_OK;
+            else if (!r) r = ken_buf_putc(&ts->snip, '\0') ? KEN_ERR_NOMEM : KEN_OK;
+            h.snippet = ts->snip.data;
+        }
+        if (!r && !fts) *stop = fn(ud, &h);
+    } else if (rc != SQLITE_DONE) {
+        r = db_fail(q, rc, "search");
+    }
+    stmt_put(q, Q_SEARCH_ROW_DOC, st);
+    if (!r && fts) r = top_hit_fts(q, f, row, fn, ud, stop);
     return r;
 }
 
@@ -1235,7 +1315,11 @@ static ken_status search_top(sq *q, const ken_store_search_q *f, ken_store_hit_f
                           : KEN_ERR_UNSUPPORTED;
     if (r == KEN_ERR_UNSUPPORTED) r = top_rank(q, f, &v, &n);
     int stop = 0;
-    for (size_t i = 0; i < n && !r && !stop; i++) r = top_hit(q, f, &v[i], fn, ud, &stop);
+    top_state ts = {0};
+    ken_buf_init(&ts.text, TEXT_BYTES_MAX);
+    ken_buf_init(&ts.snip, TEXT_BYTES_MAX);
+    for (size_t i = 0; i < n && !r && !stop; i++) r = top_hit(q, f, &v[i], &ts, fn, ud, &stop);
+    top_state_close(&ts);
     free(v);
     return r;
 }

@@ -61,6 +61,10 @@ static const char *word(void) {
     return vocab[rnd(NV)];
 }
 
+/* Mostly nothing; sentence ends (FTS5's snippet() starts windows at them). */
+static const char *const punct[] = {"", "", "", "", "", "", "", "", "", "", "", "", ".", ":",
+                                    ",", ". ", ".\n", " :", "!", "...", "(x)", " -"};
+
 static void put_doc(ken_store *s, const char *coll, const char *uri, const char *mime,
                     const char *title, int n_chunks, const char *extra) {
     char text[16384];
@@ -71,7 +75,8 @@ static void put_doc(ken_store *s, const char *coll, const char *uri, const char 
                                   .heading = c % 3 == 0 ? "Intro" : c % 3 == 1 ? "Run > Café" : ""};
         int nw = 3 + (int)rnd(40);
         for (int w = 0; w < nw; w++)
-            len += (size_t)snprintf(text + len, sizeof text - len, "%s%s", w ? " " : "", word());
+            len += (size_t)snprintf(text + len, sizeof text - len, "%s%s%s", w ? " " : "",
+                                    word(), punct[rnd(KEN_ARRAY_LEN(punct))]);
         if (extra && c == 0) len += (size_t)snprintf(text + len, sizeof text - len, " %s", extra);
         ch[c].end = (int64_t)len;
         len += (size_t)snprintf(text + len, sizeof text - len, "\n");
@@ -108,18 +113,37 @@ static void make_corpus(ken_store *s, int n_docs) {
 
 /* ------------------------------------------------------------ comparing */
 
-typedef struct { int n; int64_t id[2048]; double score[2048]; } hits;
+/* Ids and scores, and every hit's text and snippet one per line in rows. */
+typedef struct { int n; int64_t id[2048]; double score[2048]; ken_buf rows; } hits;
 
 static int on_hit(void *ud, const ken_store_hit *h) {
     hits *x = ud;
     if (x->n < 2048) { x->id[x->n] = h->chunk_id; x->score[x->n] = h->score; }
     x->n++;
+    ken_buf_printf(&x->rows, "%lld [%.*s] [%s]\n", (long long)h->chunk_id, (int)h->text_len,
+                   h->text, h->snippet ? h->snippet : "(null)");
     return 0;
 }
 
 static ken_status run_q(ken_store *s, const ken_store_search_q *q, hits *out) {
+    ken_buf_free(&out->rows);
     memset(out, 0, sizeof *out);
+    ken_buf_init(&out->rows, 0);
     return s->ops->search(s, q, on_hit, out);
+}
+
+/* The first line where a and b differ, for the message. */
+static void first_diff(const ken_buf *a, const ken_buf *b, const char *what) {
+    const char *p = a->data ? a->data : "", *q = b->data ? b->data : "";
+    while (*p && *p == *q) {
+        const char *ep = strchr(p, '\n'), *eq = strchr(q, '\n');
+        if (!ep || !eq || ep - p != eq - q || memcmp(p, q, (size_t)(ep - p)) != 0) break;
+        p = ep + 1;
+        q = eq + 1;
+    }
+    const char *ep = strchr(p, '\n'), *eq = strchr(q, '\n');
+    CHECKF(0, "%s: rows differ:\n  fast %.*s\n  fts5 %.*s", what, ep ? (int)(ep - p) : 200, p,
+           eq ? (int)(eq - q) : 200, q);
 }
 
 static int64_t answered(ken_store *s) {
@@ -145,6 +169,11 @@ static void compare(ken_store *fast, ken_store *slow, const ken_store_search_q *
         CHECKF(ok, "%s k=%lld #%d: %lld %.17g vs %lld %.17g", q->match, (long long)q->limit, i,
                (long long)a.id[i], a.score[i], (long long)b.id[i], b.score[i]);
     }
+    /* Text and snippet of every hit: read and computed without FTS5 on the
+     * fast path, by FTS5 (snippet()) on the other. */
+    bool same = a.rows.len == b.rows.len &&
+                (a.rows.len == 0 || memcmp(a.rows.data, b.rows.data, a.rows.len) == 0);
+    if (!same) first_diff(&a.rows, &b.rows, q->match);
     /* Bit-identical arithmetic: the same code computes both. */
     for (int i = 0; i < a.n && i < b.n && i < 2048 && !bad; i++)
         if (a.score[i] != b.score[i]) { CHECKF(0, "score not bit-identical at %d", i); break; }
@@ -173,7 +202,11 @@ static void test_equal_to_fts5(void) {
         for (size_t r = 0; r < KEN_ARRAY_LEN(ranks); r++)
             for (size_t k = 0; k < KEN_ARRAY_LEN(ks); k++) {
                 if (ks[k] > 1000 && r % 3 != 0) continue;    /* keeps the test short */
-                ken_store_search_q q = {.match = matches[m], .rank = ranks[r], .limit = ks[k]};
+                static const char *const marks[][2] = {{NULL, NULL}, {"[", "]"},
+                                                       {"<b>", "</b>"}, {"*", NULL}};
+                const char *const *mk = marks[(r + k) % 4];
+                ken_store_search_q q = {.match = matches[m], .rank = ranks[r], .limit = ks[k],
+                                        .mark_open = mk[0], .mark_close = mk[1]};
                 compare(fast, slow, &q, true);
                 n++;
             }
@@ -229,7 +262,7 @@ static void test_fallbacks(void) {
     }
     /* Out-of-range parameters: FTS5's error, as before. */
     ken_store_search_q bad = {.match = "\"search\"", .rank = "ken_bm25(1.2, 7)", .limit = 5};
-    hits h;
+    static hits h;
     CHECK(run_q(fast, &bad, &h) != KEN_OK);
     /* A non-UTF-8 uri prefix. */
     ken_store_search_q pre = {.match = "\"the\"", .uri_prefix = "/docs/\xff", .limit = 5};
@@ -274,7 +307,7 @@ static void test_fresh_after_writes(void) {
     compare(fast, slow, &q, true);
     compare(fast2, slow, &q, true);
     CHECK(builds(fast) + builds(fast2) == 1);      /* one index for the file */
-    hits h;
+    static hits h;
     /* A write through another handle of this process. */
     put_doc(slow, "default", "/new/1", NULL, NULL, 2, "zebrafish");
     ken_store_search_q z = {.match = "\"zebrafish\"", .limit = 5};
@@ -351,8 +384,7 @@ static void *reader(void *p) {
         char m[64];
         snprintf(m, sizeof m, "\"uniq%d\" OR \"search\"", n);
         ken_store_search_q q = {.match = m, .limit = 50};
-        memset(&h, 0, sizeof h);
-        if (s->ops->search(s, &q, on_hit, &h) != KEN_OK) { a->failures++, a->errors++; continue; }
+        if (run_q(s, &q, &h) != KEN_OK) { a->failures++, a->errors++; continue; }
         a->checks++;
         /* The word committed before we looked is found, best first. */
         bool found = n < 0;
@@ -364,6 +396,7 @@ static void *reader(void *p) {
     }
     ken_store_lexcache_stats_get(s, &st);
     if (st.answered == 0) a->failures++;
+    ken_buf_free(&h.rows);
     ken_store_close(s);
     return NULL;
 }
