@@ -601,7 +601,7 @@ static enum MHD_Result api_search(srv_req *r) {
         res = srv_error(r, 400, "invalid_utf8", "the query is not valid UTF-8");
         ok = false;
     }
-    srv_slot *sl = ok ? srv_slot_get(r->s) : NULL;
+    srv_slot *sl = ok ? srv_slot_take(r) : NULL;
     if (ok && !sl) { res = busy(r); ok = false; }
     if (ok) {
         ken_results *rs = NULL;

@@ -32,9 +32,10 @@ typedef struct srv {
     ken_serve_opts o;
     struct MHD_Daemon *d;
     pthread_mutex_t mu;
-    pthread_cond_t slot_cv, gen_cv, idle_cv;
+    pthread_cond_t gen_cv, idle_cv;
     srv_slot *slots;
     int n_slots;
+    struct srv_waiter *wait_head, *wait_tail;   /* FIFO of threads waiting for a slot */
     pthread_mutex_t write_mu;   /* one writer at a time (SQLite has one anyway) */
     int gen_active, gen_waiting;
     int in_flight;              /* requests being handled or streamed */
@@ -63,6 +64,7 @@ typedef struct {
     bool too_big;
     bool counted;               /* in s->in_flight */
     srv_auth auth;
+    srv_slot *slot;             /* kept from authentication for the handler (srv_slot_take) */
 } srv_req;
 
 /* ---- replies (server.c). All return MHD_YES/MHD_NO for the handler. */
@@ -97,6 +99,9 @@ bool srv_json_bool(srv_req *r, const ken_json *obj, const char *key, bool *out,
 /* ---- handles and generation slots (server.c) */
 srv_slot *srv_slot_get(srv *s);
 void srv_slot_put(srv *s, srv_slot *sl);
+/* The slot authentication kept for this request (searches), else
+ * srv_slot_get. Either way the caller puts it back. */
+srv_slot *srv_slot_take(srv_req *r);
 /* 0 ok; 429 queue full; 503 timed out waiting. */
 unsigned srv_gen_acquire(srv *s);
 /* The reply when srv_gen_acquire refused (status 429 or 503). */

@@ -179,6 +179,8 @@ struct ken_store_lexcache {
     int n_rank_val;
     int64_t builds, answered, fallbacks;
     /* snippets: the last match's tokens and per-chunk scratch (snippet()) */
+    struct lex_query *rank_q;      /* the query being ranked (scratch) */
+    struct qtok *qt;               /* one query token (scratch, 32 KB) */
     char *snip_match;
     struct lex_query *snip_q;
     struct snip_scratch *snip;
@@ -627,7 +629,7 @@ static bool parse_match(const char *m, ken_buf *buf, size_t *off, size_t *n) {
     }
 }
 
-typedef struct { int n; size_t len; char tok[FTS5_MAX_TOKEN_SIZE]; } qtok;
+typedef struct qtok { int n; size_t len; char tok[FTS5_MAX_TOKEN_SIZE]; } qtok;
 
 static int on_query_token(void *ctx, int tflags, const char *tok, int n, int start, int end) {
     qtok *q = ctx;
@@ -892,13 +894,15 @@ ken_status ken_store_lexcache_rank(ken_store_lexcache *lc, const ken_store_searc
                                    ken_store_lexrow **rows, size_t *n, ken_err *err) {
     *rows = NULL;
     *n = 0;
-    lex_query *lq = malloc(sizeof *lq);
-    qtok *qt = malloc(sizeof *qt);
-    if (!lq || !qt) {
-        free(lq); free(qt);
+    /* Kept by the handle between queries (no allocation per search). */
+    if (!lc->rank_q && (lc->rank_q = calloc(1, sizeof *lc->rank_q)))
+        ken_buf_init(&lc->rank_q->toks, 1 << 22);
+    if (!lc->qt) lc->qt = malloc(sizeof *lc->qt);
+    if (!lc->rank_q || !lc->qt)
         return ken_err_set(err, KEN_ERR_NOMEM, "store: lexcache: out of memory");
-    }
-    ken_buf_init(&lq->toks, 1 << 22);
+    lex_query *lq = lc->rank_q;
+    qtok *qt = lc->qt;
+    lq->toks.len = 0;
     int64_t v = 0;
     snap *s = NULL;
     ken_status r = KEN_ERR_UNSUPPORTED;
@@ -914,9 +918,6 @@ ken_status ken_store_lexcache_rank(ken_store_lexcache *lc, const ken_store_searc
     if (s) snap_release(lc->e, s);
     if (r == KEN_ERR_UNSUPPORTED) lc->fallbacks++;
     else if (!r) lc->answered++;
-    ken_buf_free(&lq->toks);
-    free(lq);
-    free(qt);
     return r;
 }
 
@@ -962,7 +963,8 @@ static void snip_free(ken_store_lexcache *lc) {
         free(lc->snip->start); free(lc->snip->end); free(lc->snip->inst); free(lc->snip->first);
     }
     if (lc->snip_q) ken_buf_free(&lc->snip_q->toks);
-    free(lc->snip); free(lc->snip_q); free(lc->snip_match);
+    if (lc->rank_q) ken_buf_free(&lc->rank_q->toks);
+    free(lc->snip); free(lc->snip_q); free(lc->snip_match); free(lc->rank_q); free(lc->qt);
 }
 
 static bool push(void *pp, size_t *cap, size_t n, size_t elem) {
@@ -1119,10 +1121,9 @@ ken_status ken_store_lexcache_snippet(ken_store_lexcache *lc, const char *match,
         lc->snip_match = NULL;
         ken_buf_free(&lc->snip_q->toks);
         ken_buf_init(&lc->snip_q->toks, 1 << 22);
-        qtok *qt = malloc(sizeof *qt);
-        bool ok = qt && match_tokens(lc, match, lc->snip_q, qt);
-        free(qt);
-        if (!ok) return KEN_ERR_UNSUPPORTED;
+        if (!lc->qt && !(lc->qt = malloc(sizeof *lc->qt)))
+            return ken_err_set(err, KEN_ERR_NOMEM, "store: snippet: out of memory");
+        if (!match_tokens(lc, match, lc->snip_q, lc->qt)) return KEN_ERR_UNSUPPORTED;
         if (!(lc->snip_match = strdup(match)))
             return ken_err_set(err, KEN_ERR_NOMEM, "store: snippet: out of memory");
     }
