@@ -4,7 +4,8 @@
 # line per level with throughput, p50/p99 latency and failed requests.
 # The corpus is the ingest benchmark's (ken-bench-ingest --dir keeps it).
 # usage: bench/serve/run.sh KEN_BIN BENCH_INGEST_BIN [MB=30] [SECONDS=10] [LEVELS=1,8,32] [THREADS=4]
-# MODES="lexcache fts5" (default: both, in that order) picks the search paths.
+# MODES="lexcache fts5" (default: both, in that order) picks the search paths;
+# CLIENT=wrk uses Debian's wrk (bench/serve/wrk.lua) instead of load.mjs.
 set -euo pipefail
 KEN=${1:?ken binary}; INGEST=${2:?ken-bench-ingest binary}
 MB=${3:-30}; SECS=${4:-10}; LEVELS=${5:-1,8,32}; THREADS=${6:-4}
@@ -33,7 +34,14 @@ for mode in ${MODES:-lexcache fts5}; do
     for _ in $(seq 1 400); do grep -q serving "$tmp/log" 2>/dev/null && break; sleep 0.05; done
     PORT=$(sed -n 's/.*http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/log")
     node "$here/load.mjs" "http://127.0.0.1:$PORT" "$KEY" "$tmp/queries" 1 1 >/dev/null
-    echo "mode: $mode (load average $(cut -d' ' -f1-3 /proc/loadavg))"
-    node "$here/load.mjs" "http://127.0.0.1:$PORT" "$KEY" "$tmp/queries" "$SECS" "$LEVELS"
+    echo "mode: $mode, client: ${CLIENT:-node} (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+    if [ "${CLIENT:-node}" = wrk ]; then
+        for c in ${LEVELS//,/ }; do
+            echo "concurrency=$c $(wrk -t1 -c"$c" -d"${SECS}s" --timeout 10s -s "$here/wrk.lua" \
+                "http://127.0.0.1:$PORT" -- "$KEY" "$tmp/queries" | tail -1)"
+        done
+    else
+        node "$here/load.mjs" "http://127.0.0.1:$PORT" "$KEY" "$tmp/queries" "$SECS" "$LEVELS"
+    fi
     kill -TERM "$pid"; wait "$pid" || true; pid=
 done
