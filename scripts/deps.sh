@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # scripts/deps.sh: checks for (and, as root, installs) the Debian 12 packages
 # ken needs. `deps.sh build` = to build and run; `deps.sh test` adds what the
-# test suite uses (clang for the sanitizer + fuzz build); `deps.sh bench`
+# test suite uses (clang for the sanitizer + fuzz build, the arm64 cross
+# toolchain and qemu-user for the NEON test); `deps.sh bench`
 # what the benchmarks' peers need (hnswlib).
 set -euo pipefail
 build_pkgs=(build-essential cmake pkg-config libsqlite3-dev libutf8proc-dev libpcre2-dev
             libmd4c-dev libxml2-dev libpoppler-glib-dev libmagic-dev zlib1g-dev
             libmicrohttpd-dev libcurl4-openssl-dev libedit-dev)
-test_pkgs=(clang libclang-rt-14-dev sqlite3 poppler-utils curl python3 chromium)
+test_pkgs=(clang libclang-rt-14-dev sqlite3 poppler-utils curl python3 chromium
+           gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libutf8proc-dev:arm64)
 bench_pkgs=(libhnswlib-dev g++)
 want=("${build_pkgs[@]}")
 case "${1:-build}" in
@@ -29,5 +31,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "ken: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
+# the arm64 cross test's libutf8proc comes from Debian's arm64 archive
+if [[ " ${missing[*]} " == *:arm64* ]] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  dpkg --add-architecture arm64
+fi
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

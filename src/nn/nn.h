@@ -89,6 +89,8 @@ typedef enum {
     KEN_NN_SIMD_NONE = 0,   /* scalar reference */
     KEN_NN_SIMD_AVX2 = 1,   /* AVX2 + FMA + F16C */
     KEN_NN_SIMD_AVX512 = 2, /* AVX-512 F/BW/VL + VNNI (where a kernel exists) */
+    KEN_NN_SIMD_NEON = 3,   /* arm64: ARMv8.0 NEON */
+    KEN_NN_SIMD_NEON_DOT = 4, /* arm64: NEON + the ARMv8.2 dot product (SDOT) */
     KEN_NN_SIMD_COUNT
 } ken_nn_simd;
 
@@ -96,7 +98,8 @@ typedef enum {
 ken_nn_simd ken_nn_simd_detected(void);
 /* The level used by ken_nn_vec_dot and the matrix products: the detected
  * one unless lowered with ken_nn_simd_set (tests, benchmarks); returns the
- * level in effect (never above what the CPU supports). Not thread-safe:
+ * level in effect (never above what the CPU supports; a level of the other
+ * architecture gives the next lower level this CPU has). Not thread-safe:
  * call before starting work. */
 ken_nn_simd ken_nn_simd_set(ken_nn_simd level);
 ken_nn_simd ken_nn_simd_get(void);

@@ -237,6 +237,7 @@ const ken_nn_dot_fn ken_nn_dot_ref_table[KEN_NN_NTYPES] = {
 
 static struct {
     ken_nn_simd detected, current;
+    unsigned levels;   /* bit l: level l exists on this CPU (x86 and arm64 have their own) */
     ken_nn_dot_fn table[KEN_NN_SIMD_COUNT][KEN_NN_NTYPES];
     ken_nn_dotn_fn tablen[KEN_NN_SIMD_COUNT][KEN_NN_NTYPES][KEN_NN_DOTN_MAX + 1];
 } g_simd;
@@ -258,7 +259,19 @@ static void detect_once(void) {
             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni"))
             lvl = KEN_NN_SIMD_AVX512;
     }
+    g_simd.levels = (1u << (lvl + 1)) - 1;
+#elif defined(__aarch64__)
+    /* NEON is part of the arm64 baseline; the dot-product level adds SDOT kernels */
+    lvl = KEN_NN_SIMD_NEON;
+    ken_nn_neon_kernels(false, g_simd.table[KEN_NN_SIMD_NEON], g_simd.tablen[KEN_NN_SIMD_NEON]);
+    g_simd.levels = 1u << KEN_NN_SIMD_NEON;
+    if (ken_nn_neon_dot_supported()) {
+        lvl = KEN_NN_SIMD_NEON_DOT;
+        ken_nn_neon_kernels(true, g_simd.table[lvl], g_simd.tablen[lvl]);
+        g_simd.levels |= 1u << lvl;
+    }
 #endif
+    g_simd.levels |= 1u << KEN_NN_SIMD_NONE;
     memcpy(g_simd.table[KEN_NN_SIMD_NONE], ken_nn_dot_ref_table, sizeof ken_nn_dot_ref_table);
     g_simd.detected = g_simd.current = lvl;
 }
@@ -273,7 +286,10 @@ ken_nn_simd ken_nn_simd_detected(void) {
 ken_nn_simd ken_nn_simd_set(ken_nn_simd level) {
     detect();
     if ((int)level < 0) level = KEN_NN_SIMD_NONE;
-    g_simd.current = level > g_simd.detected ? g_simd.detected : level;
+    if (level > g_simd.detected) level = g_simd.detected;
+    /* a level of the other architecture: the next one down that this CPU has */
+    while (level > KEN_NN_SIMD_NONE && !(g_simd.levels & (1u << level))) level--;
+    g_simd.current = level;
     return g_simd.current;
 }
 
@@ -287,6 +303,8 @@ const char *ken_nn_simd_name(ken_nn_simd level) {
     case KEN_NN_SIMD_NONE: return "scalar";
     case KEN_NN_SIMD_AVX2: return "avx2";
     case KEN_NN_SIMD_AVX512: return "avx512";
+    case KEN_NN_SIMD_NEON: return "neon";
+    case KEN_NN_SIMD_NEON_DOT: return "neon-dot";
     default: return "?";
     }
 }
@@ -326,7 +344,9 @@ void ken_nn_gemm_f32_ref(const float *w, int64_t nr, const float *x, int64_t nt,
 
 ken_nn_gemm_fn ken_nn_gemm_f32_best(void) {
     detect();
-    ken_nn_gemm_fn f = g_simd.current >= KEN_NN_SIMD_AVX2 ? ken_nn_avx2_gemm() : NULL;
+    ken_nn_gemm_fn f = g_simd.current >= KEN_NN_SIMD_NEON   ? ken_nn_neon_gemm()
+                       : g_simd.current >= KEN_NN_SIMD_AVX2 ? ken_nn_avx2_gemm()
+                                                            : NULL;
     return f ? f : ken_nn_gemm_f32_ref;
 }
 
@@ -339,13 +359,15 @@ static void axpy_f16_ref(float *y, float a, const uint16_t *x, int64_t n) {
 
 void ken_nn_axpy_f16(float *y, float a, const uint16_t *x, int64_t n) {
     detect();
-    ken_nn_axpy_fn f = g_simd.current >= KEN_NN_SIMD_AVX2 ? ken_nn_avx2_axpy_f16() : NULL;
+    ken_nn_axpy_fn f = g_simd.current >= KEN_NN_SIMD_NEON   ? ken_nn_neon_axpy_f16()
+                       : g_simd.current >= KEN_NN_SIMD_AVX2 ? ken_nn_avx2_axpy_f16()
+                                                            : NULL;
     (f ? f : axpy_f16_ref)(y, a, x, n);
 }
 
 ken_nn_qgemm_fn ken_nn_qgemm_best(ken_dtype wt) {
     detect();
-    return g_simd.current >= KEN_NN_SIMD_AVX512 ? ken_nn_avx512_qgemm(wt) : NULL;
+    return g_simd.current == KEN_NN_SIMD_AVX512 ? ken_nn_avx512_qgemm(wt) : NULL;
 }
 
 static void widen_f16_ref(const void *src, float *dst, int64_t n) {
@@ -357,7 +379,9 @@ static void widen_bf16_ref(const void *src, float *dst, int64_t n) {
 
 ken_nn_widen_fn ken_nn_widen_best(ken_dtype t) {
     detect();
-    ken_nn_widen_fn f = g_simd.current >= KEN_NN_SIMD_AVX2 ? ken_nn_avx2_widen(t) : NULL;
+    ken_nn_widen_fn f = g_simd.current >= KEN_NN_SIMD_NEON   ? ken_nn_neon_widen(t)
+                        : g_simd.current >= KEN_NN_SIMD_AVX2 ? ken_nn_avx2_widen(t)
+                                                             : NULL;
     if (f) return f;
     return t == KEN_DT_F16 ? widen_f16_ref : t == KEN_DT_BF16 ? widen_bf16_ref : NULL;
 }

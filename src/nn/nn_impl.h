@@ -162,9 +162,20 @@ typedef void (*ken_nn_widen_fn)(const void *src, float *dst, int64_t n);
 ken_nn_widen_fn ken_nn_widen_best(ken_dtype t);
 ken_nn_widen_fn ken_nn_avx2_widen(ken_dtype t);   /* NULL when none */
 
+/* The arm64 NEON kernels (nn_neon.c): the dot products of the plain ARMv8.0
+ * level (dot = false: every type) or of the dot-product level (dot = true:
+ * the quantized types; only when ken_nn_neon_dot_supported()), the F32 GEMM,
+ * widening and F16 axpy. Nothing / NULL / false on other architectures. */
+bool ken_nn_neon_dot_supported(void);
+void ken_nn_neon_kernels(bool dot, ken_nn_dot_fn t[KEN_NN_NTYPES],
+                         ken_nn_dotn_fn tn[KEN_NN_NTYPES][KEN_NN_DOTN_MAX + 1]);
+ken_nn_gemm_fn ken_nn_neon_gemm(void);
+ken_nn_widen_fn ken_nn_neon_widen(ken_dtype t);
+
 /* ken_nn_axpy_f16 with AVX2 + F16C (nn_avx2.c); NULL elsewhere. */
 typedef void (*ken_nn_axpy_fn)(float *y, float a, const uint16_t *x, int64_t n);
 ken_nn_axpy_fn ken_nn_avx2_axpy_f16(void);
+ken_nn_axpy_fn ken_nn_neon_axpy_f16(void);   /* nn_neon.c; NULL elsewhere */
 
 /* Integer GEMM for quantized weights with a batch (nn_avx512.c): y[t·ys + r]
  * = Σ W[r]·X[t] for r < nr, t < nt, over rows packed by ken_nn_q8_0_pack

@@ -3,9 +3,10 @@
  * float dot products of the dequantized rows, and every SIMD kernel against
  * its scalar reference on random and extreme blocks.
  *
- * Tolerances: K-quant SIMD kernels must equal the reference bit for bit
- * (same integer sums, same float expression). Kernels that accumulate floats
- * in another order (F32, F16, BF16 and the 32-element formats) must agree
+ * Tolerances: K-quant SIMD kernels, and at the NEON levels all quantized
+ * ones, must equal the reference bit for bit (same integer sums, same float
+ * expression). Kernels that accumulate floats in another order (F32, F16,
+ * BF16, and the 32-element formats on x86) must agree
  * within 1e-5 of Σ|w·x| (the size of the terms, so cancellation cannot make
  * the bound meaningless). */
 #include "test.h"
@@ -56,6 +57,13 @@ static const ken_dtype weight_types[] = {
 };
 
 static bool is_kquant(ken_dtype t) { return ken_nn_block(t) == QK_K; }
+
+/* Kernels that must equal the reference bit for bit: the K-quants at every
+ * level, and every quantized type at the NEON levels (they keep the
+ * reference's per-block float order). */
+static bool exact_at(ken_dtype t, int lvl) {
+    return is_kquant(t) || (ken_nn_block(t) > 1 && lvl >= KEN_NN_SIMD_NEON);
+}
 
 /* Relative RMS error budget of quantize -> dequantize for normal data. */
 static double rms_budget(ken_dtype t) {
@@ -228,7 +236,7 @@ static void check_type(ken_dtype wt, int64_t n, int dist) {
         ken_nn_dot_fn f = ken_nn_dot_kernel(wt, (ken_nn_simd)lvl);
         if (!f) continue;
         float v = f(wq, aq, n);
-        if (is_kquant(wt))
+        if (exact_at(wt, lvl))
             CHECKF(v == ref || (isnan(v) && isnan(ref)), "%s/%s n=%lld dist=%d: %.9g != ref %.9g",
                    ken_dtype_name(wt), ken_nn_simd_name((ken_nn_simd)lvl), (long long)n, dist,
                    (double)v, (double)ref);
@@ -289,8 +297,8 @@ static void test_random_bytes(void) {
                 ken_nn_dot_fn f = ken_nn_dot_kernel(wt, (ken_nn_simd)lvl);
                 if (!f) continue;
                 float v = f(w, aq, n);
-                if (is_kquant(wt)) CHECKF(v == ref, "%s random: %.9g != %.9g", ken_dtype_name(wt),
-                                          (double)v, (double)ref);
+                if (exact_at(wt, lvl)) CHECKF(v == ref, "%s/%s random: %.9g != %.9g", ken_dtype_name(wt),
+                                              ken_nn_simd_name((ken_nn_simd)lvl), (double)v, (double)ref);
                 else CHECKF(fabs((double)v - ref) <= 1e-5 * mag + 1e-30, "%s random: %.9g vs %.9g",
                             ken_dtype_name(wt), (double)v, (double)ref);
             }
