@@ -135,15 +135,19 @@ TGT512 static float dot_q4_0(const void *w, const void *x, int64_t n) {
 }
 
 /* Q5_0: the fifth bits of both blocks are one 64-bit mask, byte j of block
- * i+1 at bit 32 + j: the value is (nibble + 16·bit) − 16. */
+ * i+1 at bit 32 + j. The value is the nibble where the bit is set and
+ * nibble − 16 (negative) where it is clear, so the clear bits are the sign
+ * mask: |value| = 16 − nibble there, and x is negated there. */
 TGT512 static INLINE __m512i q5_0_pair(const blk_q5_0 *a, const blk_q8_0 *b) {
     uint32_t h0, h1;
     memcpy(&h0, a[0].qh, 4);
     memcpy(&h1, a[1].qh, 4);
-    const __mmask64 hb = _cvtu64_mask64((uint64_t)h0 | (uint64_t)h1 << 32);
+    const __mmask64 neg = _cvtu64_mask64(~((uint64_t)h0 | (uint64_t)h1 << 32));
     const __m512i nib = nibbles2(a[0].qs, a[1].qs);
-    const __m512i u = _mm512_mask_add_epi8(nib, hb, nib, _mm512_set1_epi8(16));
-    return dot_us(u, load2x32(b[0].qs, b[1].qs), 16);
+    const __m512i mag = _mm512_mask_sub_epi8(nib, neg, _mm512_set1_epi8(16), nib);
+    const __m512i x = load2x32(b[0].qs, b[1].qs);
+    const __m512i xs = _mm512_mask_sub_epi8(x, neg, _mm512_setzero_si512(), x);
+    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), mag, xs);
 }
 
 #define Q5_0_PAIR(i) q5_0_pair(a + (i), b + (i))
