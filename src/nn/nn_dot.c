@@ -254,10 +254,18 @@ static void detect_once(void) {
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c) {
         lvl = KEN_NN_SIMD_AVX2;
         ken_nn_avx2_kernels(g_simd.table[KEN_NN_SIMD_AVX2], g_simd.tablen[KEN_NN_SIMD_AVX2]);
-        /* the AVX-512 level adds batch GEMMs; its one-token kernels are AVX2's */
+        /* the AVX-512 level adds batch GEMMs and one-token kernels for some
+         * types (the others fall back to AVX2's); its multi-token kernels
+         * are AVX2's, which equal its one-token ones bit for bit */
         if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni"))
+            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni")) {
             lvl = KEN_NN_SIMD_AVX512;
+            ken_nn_avx512_kernels(g_simd.table[KEN_NN_SIMD_AVX512]);
+            for (int t = 0; t < KEN_NN_NTYPES; t++)
+                if (g_simd.table[KEN_NN_SIMD_AVX512][t])
+                    memcpy(g_simd.tablen[KEN_NN_SIMD_AVX512][t], g_simd.tablen[KEN_NN_SIMD_AVX2][t],
+                           sizeof g_simd.tablen[0][0]);
+        }
     }
     g_simd.levels = (1u << (lvl + 1)) - 1;
 #elif defined(__aarch64__)

@@ -138,6 +138,9 @@ typedef void (*ken_nn_dotn_fn)(const void *w, const void *x, size_t x_stride, in
  * architectures. */
 void ken_nn_avx2_kernels(ken_nn_dot_fn t[KEN_NN_NTYPES],
                          ken_nn_dotn_fn tn[KEN_NN_NTYPES][KEN_NN_DOTN_MAX + 1]);
+/* Filled by nn_avx512_dot.c: the one-token kernels of the AVX-512 level
+ * (bit-identical to nn_avx2.c's); nothing elsewhere. */
+void ken_nn_avx512_kernels(ken_nn_dot_fn t[KEN_NN_NTYPES]);
 /* The nx-row kernel matching ken_nn_dot_best(wt), or NULL (then call the
  * one-row kernel per row). */
 ken_nn_dotn_fn ken_nn_dotn_best(ken_dtype wt, int nx);
