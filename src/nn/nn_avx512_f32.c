@@ -79,7 +79,13 @@ TGT static void pack_panel(ken_dtype t, const uint8_t *w, size_t rb, int64_t nr,
         for (int i = 0; i < 16; i++)
             r[i] = i < nr ? load_row16(t, w + (size_t)i * rb, k0, m) : _mm512_setzero_ps();
         transpose16(r);
-        for (int64_t j = 0; j < kn; j++) _mm512_storeu_ps(dst + (k0 + j) * PANEL, r[j]);
+        /* constant trip counts keep r in registers (an index known only at
+         * run time would put the array in memory) */
+        if (kn == 16)
+            for (int j = 0; j < 16; j++) _mm512_storeu_ps(dst + (k0 + j) * PANEL, r[j]);
+        else
+            for (int j = 0; j < 16; j++)
+                if (j < kn) _mm512_storeu_ps(dst + (k0 + j) * PANEL, r[j]);
     }
 }
 
