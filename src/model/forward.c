@@ -321,10 +321,35 @@ ken_status ken_model_decode(ken_model_ctx *c, const int32_t *tokens, int64_t n, 
 
 /* ------------------------------------------------------------ encoder */
 
+/* The per-token passes after the products, spread over the threads (each
+ * row on its own: the same values for any thread count). */
+typedef struct {
+    ken_model_ctx *c;
+    const ken_model_layer *L;
+    int which;                  /* 1, 2: residual + norm1 / norm2; 0: GELU */
+} enc_rows_job;
+
+static void enc_rows_worker(void *ctx, int64_t t, int ith) {
+    (void)ith;
+    const enc_rows_job *J = ctx;
+    ken_model_ctx *c = J->c;
+    const ken_model *m = c->m;
+    const int64_t E = m->n_embd;
+    if (J->which == 0) {
+        ken_model_gelu_rows(c->g + t * m->n_ff, m->n_ff);
+        return;
+    }
+    float *r = c->y + t * E;
+    for (int64_t i = 0; i < E; i++) r[i] += c->x[t * E + i];
+    if (J->which == 1)
+        ken_model_layernorm(r, J->L->norm1, J->L->norm1_b, m->eps, c->x + t * E, E);
+    else
+        ken_model_layernorm(r, J->L->norm2, J->L->norm2_b, m->eps, c->x + t * E, E);
+}
+
 static ken_status encoder_layer(ken_model_ctx *c, int64_t il, int64_t n) {
     const ken_model *m = c->m;
     const ken_model_layer *L = &m->layers[il];
-    const int64_t E = m->n_embd;
     ken_status st;
     if ((st = linear(c, &L->q, il, KEN_LORA_Q, c->x, n, c->q)) ||
         (st = linear(c, &L->k, il, KEN_LORA_K, c->x, n, c->k)) ||
@@ -336,19 +361,14 @@ static ken_status encoder_layer(ken_model_ctx *c, int64_t il, int64_t n) {
     else
         ken_model_parallel(c, n * m->n_head, attn_worker, &J);
     if ((st = linear(c, &L->o, il, KEN_LORA_O, c->att, n, c->y))) return st;
-    for (int64_t t = 0; t < n; t++) {
-        float *r = c->y + t * E;
-        for (int64_t i = 0; i < E; i++) r[i] += c->x[t * E + i];
-        ken_model_layernorm(r, L->norm1, L->norm1_b, m->eps, c->x + t * E, E);
-    }
+    enc_rows_job R = {.c = c, .L = L, .which = 1};
+    ken_model_parallel(c, n, enc_rows_worker, &R);
     if ((st = linear(c, &L->up, il, KEN_LORA_UP, c->x, n, c->g))) return st;
-    ken_model_gelu_rows(c->g, n * m->n_ff);
+    R.which = 0;
+    ken_model_parallel(c, n, enc_rows_worker, &R);
     if ((st = linear(c, &L->down, il, KEN_LORA_DOWN, c->g, n, c->y))) return st;
-    for (int64_t t = 0; t < n; t++) {
-        float *r = c->y + t * E;
-        for (int64_t i = 0; i < E; i++) r[i] += c->x[t * E + i];
-        ken_model_layernorm(r, L->norm2, L->norm2_b, m->eps, c->x + t * E, E);
-    }
+    R.which = 2;
+    ken_model_parallel(c, n, enc_rows_worker, &R);
     return KEN_OK;
 }
 
