@@ -36,6 +36,9 @@ static ken_status alloc_scratch(ken_model_ctx *c, ken_err *err) {
         (st = alloc_f(&c->scores, c->n_threads, c->n_ctx)))
         return ken_err_set(err, st, "cannot allocate scratch for a batch of %lld tokens",
                            (long long)nb);
+    if (ken_model_is_encoder(m) &&
+        (st = alloc_f(&c->attn_ws, c->n_threads, ken_model_attn_ws_floats(m, nb))))
+        return ken_err_set(err, st, "cannot allocate attention scratch");
     if (m->n_rot > 0 && (st = alloc_f(&c->rope_cs, nb, m->n_rot)))
         return ken_err_set(err, st, "cannot allocate RoPE scratch");
     return KEN_OK;
@@ -105,7 +108,7 @@ void ken_model_ctx_free(ken_model_ctx *c) {
     ken_pool_free(c->pool);
     ken_nn_work_free(&c->work);
     free(c->x); free(c->h); free(c->q); free(c->k); free(c->v); free(c->att);
-    free(c->g); free(c->u); free(c->y); free(c->scores); free(c->rope_cs);
+    free(c->g); free(c->u); free(c->y); free(c->scores); free(c->attn_ws); free(c->rope_cs);
     free(c->lora_ab); free(c->lora_out);
     free(c->hidden); free(c->logits); free(c->pool_tmp);
     free(c);

@@ -146,6 +146,46 @@ static void attn_worker(void *ctx, int64_t chunk, int ith) {
     attn_one(J, chunk / nh, chunk % nh, sc);
 }
 
+/* The encoder's attention on the batch GEMM (where nn has one): queries in
+ * blocks of ATTN_QB, scores S = q·Kᵀ (keys packed as panels), scaled and
+ * softmaxed per row, then out = S·V (values packed). */
+#define ATTN_QB 128
+
+int64_t ken_model_attn_ws_floats(const ken_model *m, int64_t n_batch) {
+    const int64_t hd = m->head_dim, qb = n_batch < ATTN_QB ? n_batch : ATTN_QB;
+    const int64_t a = ken_nn_gemm_f32_scratch(n_batch, hd), b = ken_nn_gemm_f32_scratch(hd, n_batch);
+    return (a > b ? a : b) + qb * n_batch;
+}
+
+/* chunk = one head, over the whole batch; per (token, head) attn_one when
+ * the level in use has no GEMM */
+static void attn_head_worker(void *ctx, int64_t h, int ith) {
+    const attn_job *J = ctx;
+    ken_model_ctx *c = J->c;
+    const ken_model *m = c->m;
+    const int64_t hd = m->head_dim, n = J->n, nq = m->n_head * hd, nkv = m->n_head_kv * hd;
+    const int64_t g = h / (m->n_head / m->n_head_kv);
+    const float scale = 1.0f / sqrtf((float)hd);
+    float *ws = c->attn_ws + (int64_t)ith * ken_model_attn_ws_floats(m, c->n_batch);
+    const int64_t a = ken_nn_gemm_f32_scratch(n, hd), b = ken_nn_gemm_f32_scratch(hd, n);
+    float *sc = ws + (a > b ? a : b);
+    for (int64_t t0 = 0; t0 < n; t0 += ATTN_QB) {
+        const int64_t nt = n - t0 < ATTN_QB ? n - t0 : ATTN_QB;
+        if (!ken_nn_gemm_f32_rows(c->k + g * hd, nkv, n, c->q + t0 * nq + h * hd, nq, nt, hd, sc,
+                                  n, ws)) {
+            for (int64_t t = 0; t < n; t++) attn_one(J, t, h, c->scores + (int64_t)ith * c->n_ctx);
+            return;
+        }
+        for (int64_t t = 0; t < nt; t++) {
+            float *row = sc + t * n;
+            if (ken_nn_softmax_f32(row, n, scale)) continue;
+            for (int64_t j = 0; j < n; j++) row[j] *= scale;
+            ken_model_softmax(row, n);
+        }
+        ken_nn_gemm_f32_cols(c->v + g * hd, nkv, hd, sc, n, nt, n, c->att + t0 * nq + h * hd, nq, ws);
+    }
+}
+
 /* Writes the batch's k and v rows into the cache at pos0... */
 static void kv_store(ken_model_ctx *c, int64_t layer, int64_t n, int64_t pos0) {
     const int64_t w = c->m->n_head_kv * c->m->head_dim;
@@ -281,31 +321,54 @@ ken_status ken_model_decode(ken_model_ctx *c, const int32_t *tokens, int64_t n, 
 
 /* ------------------------------------------------------------ encoder */
 
+/* The per-token passes after the products, spread over the threads (each
+ * row on its own: the same values for any thread count). */
+typedef struct {
+    ken_model_ctx *c;
+    const ken_model_layer *L;
+    int which;                  /* 1, 2: residual + norm1 / norm2; 0: GELU */
+} enc_rows_job;
+
+static void enc_rows_worker(void *ctx, int64_t t, int ith) {
+    (void)ith;
+    const enc_rows_job *J = ctx;
+    ken_model_ctx *c = J->c;
+    const ken_model *m = c->m;
+    const int64_t E = m->n_embd;
+    if (J->which == 0) {
+        ken_model_gelu_rows(c->g + t * m->n_ff, m->n_ff);
+        return;
+    }
+    float *r = c->y + t * E;
+    for (int64_t i = 0; i < E; i++) r[i] += c->x[t * E + i];
+    if (J->which == 1)
+        ken_model_layernorm(r, J->L->norm1, J->L->norm1_b, m->eps, c->x + t * E, E);
+    else
+        ken_model_layernorm(r, J->L->norm2, J->L->norm2_b, m->eps, c->x + t * E, E);
+}
+
 static ken_status encoder_layer(ken_model_ctx *c, int64_t il, int64_t n) {
     const ken_model *m = c->m;
     const ken_model_layer *L = &m->layers[il];
-    const int64_t E = m->n_embd;
     ken_status st;
     if ((st = linear(c, &L->q, il, KEN_LORA_Q, c->x, n, c->q)) ||
         (st = linear(c, &L->k, il, KEN_LORA_K, c->x, n, c->k)) ||
         (st = linear(c, &L->v, il, KEN_LORA_V, c->x, n, c->v)))
         return st;
     attn_job J = {.c = c, .layer = il, .n = n, .n_kv = n, .encoder = true};
-    ken_model_parallel(c, n * m->n_head, attn_worker, &J);
+    if (c->attn_ws)
+        ken_model_parallel(c, m->n_head, attn_head_worker, &J);
+    else
+        ken_model_parallel(c, n * m->n_head, attn_worker, &J);
     if ((st = linear(c, &L->o, il, KEN_LORA_O, c->att, n, c->y))) return st;
-    for (int64_t t = 0; t < n; t++) {
-        float *r = c->y + t * E;
-        for (int64_t i = 0; i < E; i++) r[i] += c->x[t * E + i];
-        ken_model_layernorm(r, L->norm1, L->norm1_b, m->eps, c->x + t * E, E);
-    }
+    enc_rows_job R = {.c = c, .L = L, .which = 1};
+    ken_model_parallel(c, n, enc_rows_worker, &R);
     if ((st = linear(c, &L->up, il, KEN_LORA_UP, c->x, n, c->g))) return st;
-    ken_model_gelu_rows(c->g, n * m->n_ff);
+    R.which = 0;
+    ken_model_parallel(c, n, enc_rows_worker, &R);
     if ((st = linear(c, &L->down, il, KEN_LORA_DOWN, c->g, n, c->y))) return st;
-    for (int64_t t = 0; t < n; t++) {
-        float *r = c->y + t * E;
-        for (int64_t i = 0; i < E; i++) r[i] += c->x[t * E + i];
-        ken_model_layernorm(r, L->norm2, L->norm2_b, m->eps, c->x + t * E, E);
-    }
+    R.which = 2;
+    ken_model_parallel(c, n, enc_rows_worker, &R);
     return KEN_OK;
 }
 

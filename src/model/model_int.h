@@ -24,6 +24,7 @@ struct ken_model_ctx {
     /* per-batch scratch, [n_batch][width] */
     float *x, *h, *q, *k, *v, *att, *g, *u, *y;
     float *scores;             /* [n_threads][n_ctx] attention rows */
+    float *attn_ws;            /* encoders: [n_threads][ken_model_attn_ws_floats] */
     float *rope_cs;            /* [n_batch][n_rot] cos/sin pairs */
 
     /* LoRA */
@@ -52,6 +53,9 @@ struct ken_ctx {
 /* y[n][w.n_out] = W x[n][w.n_in] with llama.cpp's activation quantization. */
 ken_status ken_model_matmul(ken_model_ctx *c, const ken_nn_mat *w, const float *x, int64_t n,
                             float *y);
+/* Per-thread scratch of the encoder's attention on the batch GEMM (packed
+ * keys or values and a block of score rows) for batches of n_batch. */
+int64_t ken_model_attn_ws_floats(const ken_model *m, int64_t n_batch);
 /* Runs fn(ctx, chunk, ith) for every chunk in [0, n_chunks) on the
  * context's threads (ith = the thread's index, for per-thread scratch). */
 void ken_model_parallel(ken_model_ctx *c, int64_t n_chunks, void (*fn)(void *, int64_t, int),

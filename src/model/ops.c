@@ -84,9 +84,16 @@ float ken_model_gelu(float x) {
 
 void ken_model_gelu_rows(float *x, int64_t n) {
     pthread_once(&gelu_once, gelu_init);
-    for (int64_t i = 0; i < n; i++) {
-        const float v = x[i];
-        x[i] = v <= -10.0f ? 0.0f : v >= 10.0f ? v : gelu_table[ken_nn_fp32_to_fp16(v)];
+    /* the table indices a block at a time: nn converts a row to F16 with
+     * SIMD (the same halves as ken_nn_fp32_to_fp16) */
+    uint16_t h[256];
+    for (int64_t i0 = 0; i0 < n; i0 += 256) {
+        const int64_t nb = n - i0 < 256 ? n - i0 : 256;
+        ken_nn_quantize_row(KEN_DT_F16, x + i0, h, nb);
+        for (int64_t i = 0; i < nb; i++) {
+            const float v = x[i0 + i];
+            x[i0 + i] = v <= -10.0f ? 0.0f : v >= 10.0f ? v : gelu_table[h[i]];
+        }
     }
 }
 

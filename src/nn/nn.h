@@ -121,6 +121,24 @@ float ken_nn_vec_dot_ref(ken_dtype wt, const void *w, const void *x, int64_t n);
  * level, so results do not depend on the level. */
 void ken_nn_axpy_f16(float *y, float a, const uint16_t *x, int64_t n);
 
+/* F32 products between activation matrices (attention over a batch), on
+ * the packed-panel GEMM where the level in use has one (AVX-512):
+ *   rows form: y[t·ys + r] = Σ_k w[r·ws + k] · x[t·xs + k]   (scores = K·qᵀ)
+ *   cols form: y[t·ys + r] = Σ_k w[k·ws + r] · x[t·xs + k]   (out = p·V)
+ * for r < nr, t < nt, k < n; one FMA per product, k in order. scratch holds
+ * ken_nn_gemm_f32_scratch(nr, n) floats (the packed w). Return false, doing
+ * nothing, when there is no such GEMM: the caller then loops itself. */
+int64_t ken_nn_gemm_f32_scratch(int64_t nr, int64_t n);
+/* x[i] = e^(s_i − max) / Σ_j e^(s_j − max), s_i = scale·x[i] (attention's
+ * softmax) with SIMD at the same level: the max, products, differences,
+ * double sum and reciprocal as the scalar softmax, e^ within 2 ulp of expf.
+ * False, doing nothing, when the level has none. */
+bool ken_nn_softmax_f32(float *x, int64_t n, float scale);
+bool ken_nn_gemm_f32_rows(const float *w, int64_t ws, int64_t nr, const float *x, int64_t xs,
+                          int64_t nt, int64_t n, float *y, int64_t ys, float *scratch);
+bool ken_nn_gemm_f32_cols(const float *w, int64_t ws, int64_t nr, const float *x, int64_t xs,
+                          int64_t nt, int64_t n, float *y, int64_t ys, float *scratch);
+
 /* ------------------------------------------------------------ thread pool */
 
 /* A fixed set of worker threads that share out the chunks of a job.

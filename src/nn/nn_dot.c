@@ -358,6 +358,11 @@ ken_nn_gemm_fn ken_nn_gemm_f32_best(void) {
     return f ? f : ken_nn_gemm_f32_ref;
 }
 
+bool ken_nn_f32_gemm_best(ken_nn_f32_gemm *g) {
+    detect();
+    return g_simd.current >= KEN_NN_SIMD_AVX512 && ken_nn_avx512_f32_gemm(g);
+}
+
 static void axpy_f16_ref(float *y, float a, const uint16_t *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) {
         const float p = a * ken_nn_fp16_to_fp32(x[i]);

@@ -175,6 +175,30 @@ void ken_nn_neon_kernels(bool dot, ken_nn_dot_fn t[KEN_NN_NTYPES],
 ken_nn_gemm_fn ken_nn_neon_gemm(void);
 ken_nn_widen_fn ken_nn_neon_widen(ken_dtype t);
 
+/* F32 GEMM over packed weight panels (nn_avx512_f32.c): pack_rows packs nr
+ * rows of an F32/F16/BF16 matrix (rows rb bytes apart, n elements; widened
+ * exactly) into ken_nn_f32_panel_floats(nr, n) floats; pack_cols packs the
+ * transposed form W[r][k] = src[k·ss + r] (F32); gemm computes y[t·ys + r] =
+ * Σ_k W[r][k]·x[t·xs + k] for r < nr, t < nt (one FMA per product, k in
+ * order: ken_nn_gemm_f32_ref's values up to product rounding). */
+typedef struct {
+    void (*pack_rows)(ken_dtype t, const void *w, size_t rb, int64_t nr, int64_t n, float *dst);
+    void (*pack_cols)(const float *src, int64_t ss, int64_t nr, int64_t n, float *dst);
+    void (*gemm)(const float *wp, int64_t nr, const float *x, int64_t xs, int64_t nt, int64_t n,
+                 float *y, int64_t ys);
+    /* y[i] = x[i] rounded to F16 and back: exactly ken_nn_fp16_to_fp32(
+     * ken_nn_fp32_to_fp16(x[i])) (the activations of F16 weights) */
+    void (*round_f16)(const float *x, float *y, int64_t n);
+    /* the halves themselves, ken_nn_fp32_to_fp16 of each (any alignment) */
+    void (*to_f16)(const float *x, void *y, int64_t n);
+    /* ken_nn_softmax_f32 */
+    void (*softmax)(float *x, int64_t n, float scale);
+} ken_nn_f32_gemm;
+static inline int64_t ken_nn_f32_panel_floats(int64_t nr, int64_t n) { return (nr + 15) / 16 * 16 * n; }
+/* Fills g at the level in use (AVX-512); false when there is none. */
+bool ken_nn_f32_gemm_best(ken_nn_f32_gemm *g);
+bool ken_nn_avx512_f32_gemm(ken_nn_f32_gemm *g);   /* false on other architectures */
+
 /* ken_nn_axpy_f16 with AVX2 + F16C (nn_avx2.c); NULL elsewhere. */
 typedef void (*ken_nn_axpy_fn)(float *y, float a, const uint16_t *x, int64_t n);
 ken_nn_axpy_fn ken_nn_avx2_axpy_f16(void);

@@ -9,7 +9,10 @@
  * fewer chunks) and compute, for each row, its dot product with every token
  * (the weight row stays in L1 across tokens); or, for Q8_0 weights with a
  * batch where the CPU has AVX-512 VNNI (Q4_0, Q5_0, Q4_K and Q6_K too), packs the chunk's rows once and runs
- * the integer GEMM of nn_avx512.c over tiles of tokens. Each y value comes from one
+ * the integer GEMM of nn_avx512.c over tiles of tokens; float weights (F32,
+ * F16, BF16) with a batch go through an F32 GEMM: at the AVX-512 level a
+ * chunk's rows are widened once into 16-row panels (nn_avx512_f32.c) and
+ * multiplied by every token, below it 4-row F32 tiles per token tile. Each y value comes from one
  * call of the same kernel on the same bytes, so the result does not depend
  * on the thread count or on which thread took which chunk. */
 #include "nn/nn_impl.h"
@@ -53,6 +56,7 @@ typedef struct {
     float *xf;                  /* [n_tok][n_in] activations as F32 */
     float *wt;                  /* [n_threads][GEMM_ROWS][n_in] weight tiles */
     ken_nn_widen_fn widen_w, widen_x;   /* F16/BF16 -> F32 rows */
+    ken_nn_f32_gemm pg;         /* packed-panel GEMM (AVX-512), pg.gemm NULL when none */
     /* quantized weights with a batch: integer GEMM over packed rows */
     ken_nn_qgemm_fn qgemm;      /* NULL: dot-product path */
     uint8_t *xp, *wp;           /* packed activations [n_tok], weight rows [n_threads][chunk] */
@@ -141,6 +145,40 @@ static void gemm_chunk(void *ctx, int64_t c, int ith) {
     }
 }
 
+#define PGEMM_ROWS 48
+#define PGEMM_TOK 16       /* tokens between slices of the next chunk's prefetch */
+#define PGEMM_CHUNK_FLOATS (128 * 1024)
+
+/* Chunk t: activation row t rounded to F16 and widened back in one pass. */
+static void round_row_chunk(void *ctx, int64_t t, int ith) {
+    (void)ith;
+    mm_job *j = ctx;
+    j->pg.round_f16(j->x + t * j->w->n_in, j->xf + t * j->w->n_in, j->w->n_in);
+}
+
+/* Chunk c of the packed-panel GEMM: output rows [c·chunk, (c+1)·chunk)
+ * packed (widened) once into this thread's panels, then multiplied by all
+ * tokens. */
+static void pgemm_chunk(void *ctx, int64_t c, int ith) {
+    mm_job *j = ctx;
+    const int64_t n_out = j->w->n_out, n_in = j->w->n_in;
+    const int64_t o0 = c * j->chunk, o1 = o0 + j->chunk < n_out ? o0 + j->chunk : n_out;
+    float *wp = j->wt + (int64_t)ith * ken_nn_f32_panel_floats(j->chunk, n_in);
+    const uint8_t *wd = j->w->data;
+    j->pg.pack_rows(j->w->type, wd + (size_t)o0 * j->w_row_bytes, j->w_row_bytes, o1 - o0, n_in, wp);
+    /* the next chunk's weights come from memory: ask for them (into L2), a
+     * slice after each block of tokens, so packing them finds them cached */
+    const int64_t o2 = o1 + j->chunk < n_out ? o1 + j->chunk : n_out;
+    const size_t next = (size_t)(o2 - o1) * j->w_row_bytes;
+    for (int64_t t0 = 0; t0 < j->n_tok; t0 += PGEMM_TOK) {
+        const int64_t nt = j->n_tok - t0 < PGEMM_TOK ? j->n_tok - t0 : PGEMM_TOK;
+        j->pg.gemm(wp, o1 - o0, j->xf + t0 * n_in, n_in, nt, n_in, j->y + t0 * n_out + o0, n_out);
+        const size_t b0 = next * (size_t)t0 / (size_t)j->n_tok, b1 = next * (size_t)(t0 + nt) / (size_t)j->n_tok;
+        for (size_t b = b0 / 64 * 64; b < b1; b += 64)
+            __builtin_prefetch(wd + (size_t)o1 * j->w_row_bytes + b, 0, 2);
+    }
+}
+
 /* Quantized weights with at least this many tokens go through the integer
  * GEMM (packing the weight rows costs about one pass over them). */
 #define QGEMM_MIN_TOK 4
@@ -203,13 +241,26 @@ static bool is_float_type(ken_dtype t) {
     return t == KEN_DT_F32 || t == KEN_DT_F16 || t == KEN_DT_BF16;
 }
 
-/* The GEMM path: activations widened to F32, weight rows in F32 tiles. */
+/* Rows per chunk of the packed-panel GEMM: a multiple of its 48-row tile,
+ * about 8 chunks per thread, at most PGEMM_CHUNK_FLOATS packed floats. */
+
+static int64_t pgemm_chunk_rows(int64_t n_out, int64_t n_in, int nth) {
+    int64_t rows = n_out / (8 * nth);
+    if (rows * n_in > PGEMM_CHUNK_FLOATS) rows = PGEMM_CHUNK_FLOATS / n_in;
+    rows = (rows + PGEMM_ROWS - 1) / PGEMM_ROWS * PGEMM_ROWS;
+    return rows < PGEMM_ROWS ? PGEMM_ROWS : rows;
+}
+
+/* The GEMM path: activations widened to F32, weight rows in F32 tiles
+ * (or packed panels). */
 static ken_status matmul_gemm(ken_pool *pool, mm_job *j, ken_nn_work *work) {
     const int64_t n_in = j->w->n_in, n_tok = j->n_tok;
     const int nth = ken_pool_threads(pool);
     const size_t xq_bytes = j->act == KEN_DT_F32 ? 0 : ((size_t)n_tok * j->x_row_bytes + 63) / 64 * 64;
     const size_t xf_bytes = j->act == KEN_DT_F32 ? 0 : (size_t)(n_tok * n_in) * sizeof(float);
-    const size_t wt_bytes = (size_t)nth * GEMM_ROWS * (size_t)n_in * sizeof(float);
+    if (j->pg.gemm) j->chunk = pgemm_chunk_rows(j->w->n_out, n_in, nth);
+    const size_t wt_bytes = (size_t)nth * sizeof(float) *
+        (size_t)(j->pg.gemm ? ken_nn_f32_panel_floats(j->chunk, n_in) : GEMM_ROWS * n_in);
     if ((double)xq_bytes + (double)xf_bytes + (double)wt_bytes > (double)KEN_NN_WORK_MAX)
         return KEN_ERR_LIMIT;
     ken_status st = work_reserve(work, xq_bytes + xf_bytes + wt_bytes);
@@ -218,11 +269,18 @@ static ken_status matmul_gemm(ken_pool *pool, mm_job *j, ken_nn_work *work) {
     j->wt = (float *)(base + xq_bytes + xf_bytes);
     if (j->act == KEN_DT_F32) {
         j->xf = (float *)j->x;
+    } else if (j->act == KEN_DT_F16 && j->pg.gemm) {
+        j->xf = (float *)(base + xq_bytes);
+        ken_pool_run(pool, n_tok, round_row_chunk, j);
     } else {
         j->xq = base;
         j->xf = (float *)(base + xq_bytes);
         ken_pool_run(pool, n_tok, quantize_row_chunk, j);
         ken_pool_run(pool, n_tok, widen_row_chunk, j);
+    }
+    if (j->pg.gemm) {
+        ken_pool_run(pool, (j->w->n_out + j->chunk - 1) / j->chunk, pgemm_chunk, j);
+        return KEN_OK;
     }
     j->chunk = j->w->n_out / (8 * nth);
     if (j->chunk * (int64_t)j->w_row_bytes > CHUNK_BYTES_BATCH)
@@ -251,6 +309,7 @@ ken_status ken_nn_matmul(ken_pool *pool, const ken_nn_mat *w, const float *x, in
         j.gemm = ken_nn_gemm_f32_best();
         j.widen_w = ken_nn_widen_best(w->type);
         j.widen_x = ken_nn_widen_best(act);
+        if (!ken_nn_f32_gemm_best(&j.pg)) j.pg.gemm = NULL;
         ken_status st = matmul_gemm(pool, &j, work);
         ken_nn_work_free(&tmp);
         return st;
@@ -278,6 +337,33 @@ ken_status ken_nn_matmul(ken_pool *pool, const ken_nn_mat *w, const float *x, in
     ken_pool_run(pool, (w->n_out + j.chunk - 1) / j.chunk, multiply_chunk, &j);
     ken_nn_work_free(&tmp);
     return KEN_OK;
+}
+
+int64_t ken_nn_gemm_f32_scratch(int64_t nr, int64_t n) { return ken_nn_f32_panel_floats(nr, n); }
+
+bool ken_nn_softmax_f32(float *x, int64_t n, float scale) {
+    ken_nn_f32_gemm g;
+    if (!ken_nn_f32_gemm_best(&g)) return false;
+    g.softmax(x, n, scale);
+    return true;
+}
+
+bool ken_nn_gemm_f32_rows(const float *w, int64_t ws, int64_t nr, const float *x, int64_t xs,
+                          int64_t nt, int64_t n, float *y, int64_t ys, float *scratch) {
+    ken_nn_f32_gemm g;
+    if (!ken_nn_f32_gemm_best(&g)) return false;
+    g.pack_rows(KEN_DT_F32, w, (size_t)ws * sizeof(float), nr, n, scratch);
+    g.gemm(scratch, nr, x, xs, nt, n, y, ys);
+    return true;
+}
+
+bool ken_nn_gemm_f32_cols(const float *w, int64_t ws, int64_t nr, const float *x, int64_t xs,
+                          int64_t nt, int64_t n, float *y, int64_t ys, float *scratch) {
+    ken_nn_f32_gemm g;
+    if (!ken_nn_f32_gemm_best(&g)) return false;
+    g.pack_cols(w, ws, nr, n, scratch);
+    g.gemm(scratch, nr, x, xs, nt, n, y, ys);
+    return true;
 }
 
 ken_status ken_nn_matvec(ken_pool *pool, const ken_nn_mat *w, const float *x, float *y,

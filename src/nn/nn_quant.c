@@ -294,12 +294,18 @@ void ken_nn_quantize_row(ken_dtype t, const float *x, void *dst, int64_t n) {
     KEN_ASSERT(ken_nn_row_bytes(t, n) != 0);
     switch (t) {
     case KEN_DT_F32: memcpy(dst, x, (size_t)n * 4); break;
-    case KEN_DT_F16:
+    case KEN_DT_F16: {
+        ken_nn_f32_gemm g;   /* F16C where the level has it: the same bits */
+        if (ken_nn_f32_gemm_best(&g)) {
+            g.to_f16(x, dst, n);
+            break;
+        }
         for (int64_t i = 0; i < n; i++) {
             uint16_t h = ken_nn_fp32_to_fp16(x[i]);
             memcpy((uint8_t *)dst + 2 * i, &h, 2);
         }
         break;
+    }
     case KEN_DT_BF16:
         for (int64_t i = 0; i < n; i++) {
             uint16_t h = ken_nn_fp32_to_bf16(x[i]);
