@@ -17,8 +17,9 @@
 #   pp512 + tg128 for the decoders, embeddings of one 128-token sequence
 #   (8 repetitions per invocation, median) for the encoders; then
 #   ken-bench-membw for the tg roofline of both engines. Prints one table
-#   (median over the rounds, min-max, ken / llama.cpp) with the load average
-#   before and after each row. Raw output: $KEN_ANCHOR_DIR/runs/<stamp>/.
+#   (anchor_table.py: median over the rounds, min-max, ken / llama.cpp, each
+#   engine's CPU share, the load average at the start of the row's runs).
+#   Raw output: $KEN_ANCHOR_DIR/runs/<stamp>/.
 #
 # Environment: KEN_ANCHOR_DIR, KEN_BUILD, KEN_SPEED_MODELS (default
 # /tmp/speed-models, see bench/speed/README.md), ROUNDS, THREADS ("1 2"),
