@@ -13,7 +13,10 @@
  * - the 32-token greedy continuation, fed back one token at a time, equals
  *   llama.cpp's; a different pick is allowed only where llama.cpp's
  *   margin_top1_top2 is below the logit tolerance (the README's rule), and
- *   the comparison stops there.
+ *   the comparison stops there;
+ * - for stories260K, the same over 64 tokens against
+ *   tests/data/greedy64/stories260K.json (llama.cpp's continuation made
+ *   with the fixtures' commit and settings by bench/speed/llama-greedy.sh).
  * Measured figures are printed per run. */
 #include "model/model.h"
 #include "test.h"
@@ -87,6 +90,43 @@ typedef struct {
 
 #define MAXTOK 256
 
+/* Greedy continuation from last (the logits of the last prompt position):
+ * each pick must equal llama.cpp's gt[k], fed back one token at a time.
+ * A different pick is legitimate only at a near tie: llama.cpp's top-1/top-2
+ * margin mg[k] below the logit tolerance (the logit scale of a row taken as
+ * max(|max logit ml[k]|, 1)); the sequences differ from there on, so the
+ * comparison stops (the fixture README's rule). */
+static void check_greedy(const run_spec *R, ken_model_ctx *c, int64_t V, const float *last,
+                         const double *gt, const double *mg, const double *ml, int ng,
+                         const char *what, int pi, run_stats *S) {
+    ken_err err = {{0}};
+    int32_t next = ken_model_argmax(last, V);
+    S->greedy_total += ng;
+    for (int k = 0; k < ng; k++) {
+        S->greedy_cmp++;
+        if (next != (int32_t)gt[k]) {
+            if (mg[k] < R->tol_logits * fmax(fabs(ml[k]), 1.0)) {
+                S->greedy_ties++;
+                break;
+            }
+            CHECKF(0, "%s p%d greedy%s step %d: %d, llama.cpp %d (margin %.3g)", R->run, pi, what,
+                   k, next, (int)gt[k], mg[k]);
+            break;
+        }
+        S->greedy_same++;
+        int32_t tk = next;
+        ken_status st = ken_model_decode(c, &tk, 1, false, &err);
+        CHECKF(st == KEN_OK, "%s", err.msg);
+        if (st) break;
+        const float *l = ken_model_logits(c, NULL);
+        next = ken_model_argmax(l, V);
+        if (k + 1 < ng) {
+            double d = fabs(l[next] - ml[k + 1]) / fmax(fabs(ml[k + 1]), 1.0);
+            if (d > S->greedy_maxlog) S->greedy_maxlog = d;
+        }
+    }
+}
+
 static void check_prompt(const run_spec *R, ken_model *m, ken_lora *lora, int pi, run_stats *S) {
     char path[1024];
     const char *fx = test_fixtures();
@@ -155,39 +195,63 @@ static void check_prompt(const run_spec *R, ken_model *m, ken_lora *lora, int pi
     int nm = jnums(jkey(g, "margin_top1_top2"), mg, 64);
     int nx = jnums(jkey(g, "max_logit"), ml, 64);
     REQUIRE(ng == 32 && nm == 32 && nx == 32);
-    int32_t next = ken_model_argmax(lg + (int64_t)(nt - 1) * V, V);
-    S->greedy_total += ng;
-    for (int k = 0; k < ng; k++) {
-        S->greedy_cmp++;
-        if (next != (int32_t)gt[k]) {
-            /* a different pick is legitimate only at a near tie: llama.cpp's
-             * top-1/top-2 margin below the logit tolerance (the logit scale
-             * of a row taken as max(|max logit|, 1)); the sequences differ
-             * from there on, so the comparison stops */
-            if (mg[k] < R->tol_logits * fmax(fabs(ml[k]), 1.0)) {
-                S->greedy_ties++;
-                break;
-            }
-            CHECKF(0, "%s p%d greedy step %d: %d, llama.cpp %d (margin %.3g)", R->run, pi, k,
-                   next, (int)gt[k], mg[k]);
-            break;
-        }
-        S->greedy_same++;
-        int32_t tk = next;
-        st = ken_model_decode(c, &tk, 1, false, &err);
-        CHECKF(st == KEN_OK, "%s", err.msg);
-        if (st) break;
-        const float *l = ken_model_logits(c, NULL);
-        next = ken_model_argmax(l, V);
-        if (k + 1 < ng) {
-            double d = fabs(l[next] - ml[k + 1]) / fmax(fabs(ml[k + 1]), 1.0);
-            if (d > S->greedy_maxlog) S->greedy_maxlog = d;
-        }
-    }
+    check_greedy(R, c, V, lg + (int64_t)(nt - 1) * V, gt, mg, ml, ng, "", pi, S);
     free(eh);
     free(el);
 out:
     ken_model_ctx_free(c);
+    free(js);
+}
+
+/* The 64-token greedy continuation against llama.cpp's, from
+ * tests/data/greedy64/<run>.json (made by bench/speed/llama-greedy.sh with
+ * the fixtures' llama.cpp commit and settings; the fixtures hold only 32
+ * tokens). Its prompt tokens and first 32 tokens must equal the fixture's;
+ * then the prompt goes in one batch and check_greedy applies the same
+ * near-tie rule over all 64 steps. A missing file fails the test. */
+static void check_greedy64(const run_spec *R, ken_model *m, run_stats *S) {
+    char path[1024];
+    const char *src = getenv("KEN_SRC");
+    snprintf(path, sizeof path, "%s/tests/data/greedy64/%s.json", src ? src : "..", R->run);
+    char *js = test_slurp(path, NULL);
+    CHECKF(js != NULL, "%s is missing (bench/speed/llama-greedy.sh writes it)", path);
+    const char *p = js ? jkey(js, "prompts") : NULL;
+    for (int pi = 0; p && pi < 3; pi++) {
+        p = jkey(p, "index");
+        CHECKF(p && atoi(p) == pi, "%s: prompt %d not found", path, pi);
+        if (!p || atoi(p) != pi) break;
+        double pt[MAXTOK], gt[64], mg[64], ml[64], fv[MAXTOK];
+        int nt = jnums(jkey(p, "prompt_tokens"), pt, MAXTOK);
+        int ng = jnums(jkey(p, "tokens"), gt, 64);
+        int nm = jnums(jkey(p, "margin_top1_top2"), mg, 64);
+        int nx = jnums(jkey(p, "max_logit"), ml, 64);
+        CHECKF(nt > 0 && nt <= MAXTOK - 64 && ng == 64 && nm == 64 && nx == 64,
+               "%s p%d: %d prompt tokens, %d/%d/%d greedy values", path, pi, nt, ng, nm, nx);
+        if (!(nt > 0 && nt <= MAXTOK - 64 && ng == 64 && nm == 64 && nx == 64)) break;
+        /* the same prompt and the same first 32 tokens as the fixture */
+        char fpath[1024];
+        snprintf(fpath, sizeof fpath, "%s/expected/%s/p%d.json", test_fixtures(), R->run, pi);
+        char *fj = test_slurp(fpath, NULL);
+        int nf = fj ? jnums(jkey(fj, "tokens"), fv, MAXTOK) : -1;
+        int same = nf == nt;
+        for (int i = 0; same && i < nt; i++) same = fv[i] == pt[i];
+        const char *fg = fj ? jkey(fj, "greedy") : NULL;
+        nf = fg ? jnums(jkey(fg, "tokens"), fv, MAXTOK) : -1;
+        same = same && nf == 32;
+        for (int i = 0; same && i < 32; i++) same = fv[i] == gt[i];
+        free(fj);
+        CHECKF(same, "%s p%d: prompt or first 32 greedy tokens differ from the fixture", R->run, pi);
+        int32_t toks[MAXTOK];
+        for (int i = 0; i < nt; i++) toks[i] = (int32_t)pt[i];
+        ken_err err = {{0}};
+        ken_model_ctx *c = NULL;
+        ken_model_ctx_params cp = {.n_ctx = 256, .kv_type = R->kv};
+        ken_status st = ken_model_ctx_new(m, &cp, &c, &err);
+        if (!st) st = ken_model_decode(c, toks, nt, false, &err);
+        CHECKF(st == KEN_OK, "%s", err.msg);
+        if (!st) check_greedy(R, c, m->n_vocab, ken_model_logits(c, NULL), gt, mg, ml, ng, "64", pi, S);
+        ken_model_ctx_free(c);
+    }
     free(js);
 }
 
@@ -211,6 +275,13 @@ static void check_run(const run_spec *R) {
     fprintf(stderr, "%-22s%s hidden %.2e  logits %.2e  argmax %d/%d (+%d near-ties)  "
             "greedy %d/%d equal (%d stopped at near ties), max logit diff %.2e\n", R->run, R->kv == KEN_KV_F16 ? " (F16 KV)" : "", S.hid, S.lg, S.pos_same, S.pos,
             S.pos_tie, S.greedy_same, S.greedy_total, S.greedy_ties, S.greedy_maxlog);
+    run_stats S64 = {0};
+    if (!st && !strcmp(R->run, "stories260K")) {
+        check_greedy64(R, m, &S64);
+        fprintf(stderr, "%-22s%s greedy64 %d/%d equal (%d stopped at near ties), max logit diff "
+                "%.2e\n", R->run, R->kv == KEN_KV_F16 ? " (F16 KV)" : "", S64.greedy_same,
+                S64.greedy_total, S64.greedy_ties, S64.greedy_maxlog);
+    }
     ken_lora_free(lora);
     ken_model_free(m);
     ken_gguf_close(g);
