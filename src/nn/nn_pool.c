@@ -15,6 +15,14 @@
  * re-checking under the mutex, and the publisher changes the state before
  * reading the announcement; one of the two always sees the other.
  *
+ * Each side of such a pair stores, then loads the other side's variable;
+ * where the store is a plain one (not a read-modify-write) a sequentially
+ * consistent fence follows it (store_then_fence). C11 orders a seq_cst
+ * store before a later seq_cst load already, but the fence states it where
+ * it matters and keeps it where an implementation gets it wrong: qemu-user
+ * 7.2 running ARMv8.0 code (STLR then LDAR, no LSE atomics) on an x86 host
+ * lets the load pass the store, and the pool hung there in CI.
+ *
  * A late worker may wake after its run finished. It registers in `active`
  * and then checks that the run is still open (`closed` != its generation)
  * before touching the job; the next run waits for active == 0 before it
@@ -73,6 +81,13 @@ static inline void cpu_relax(void) {
         }                                                                          \
     } while (0)
 
+/* A store that a later load of another variable must not pass (above). */
+#define store_then_fence(obj, v)                                                   \
+    do {                                                                           \
+        atomic_store(obj, v);                                                      \
+        atomic_thread_fence(memory_order_seq_cst);                                 \
+    } while (0)
+
 static void wake_main(ken_pool *p) {
     if (atomic_load(&p->main_sleep)) {
         pthread_mutex_lock(&p->mu);
@@ -122,7 +137,7 @@ static void *worker_main(void *arg) {
         SPIN_UNTIL(p, cond);                                                       \
         if (!(cond)) {                                                             \
             pthread_mutex_lock(&(p)->mu);                                          \
-            atomic_store(&(p)->main_sleep, 1);                                     \
+            store_then_fence(&(p)->main_sleep, 1);                                 \
             while (!(cond)) pthread_cond_wait(&(p)->cv_done, &(p)->mu);            \
             atomic_store(&(p)->main_sleep, 0);                                     \
             pthread_mutex_unlock(&(p)->mu);                                        \
@@ -216,7 +231,7 @@ void ken_pool_run(ken_pool *p, int64_t n_chunks, ken_pool_fn fn, void *ctx) {
     }
     run_chunks(p, 0);
     WAIT_MAIN(p, atomic_load(&p->done) == n_chunks);
-    atomic_store(&p->closed, g);
+    store_then_fence(&p->closed, g);   /* before the next run reads active */
     atomic_store(&p->busy, 0);
 }
 

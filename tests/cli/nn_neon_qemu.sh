@@ -8,6 +8,9 @@
 # only, so the plain multi-row kernels and the dispatch without SDOT run).
 # Each run must report the level it was meant to exercise. Emulated timings
 # say nothing about speed on real arm64 hardware.
+# In the sanitizer build (KEN_SANITIZE=ON) the cross build has UBSan in trap
+# mode (no runtime library needed in a static program; ASan does not run
+# under qemu-user).
 # Without the cross tools this skips, except under CI=true, where it fails.
 set -euo pipefail
 : "${KEN_SRC:?KEN_SRC must point at the source tree}"
@@ -29,8 +32,11 @@ build="$PWD/nn-neon-build"
 # The nn tests that cover every architecture's kernels (test_nn_dot512 and
 # test_nn_f32gemm test x86's AVX-512 kernels only and are not built here).
 tests_re='^(unit\.test_nn(_pool|_qgemm)?|conformance\.conf_nn_(llama|quant))$'
+cflags=
+[ "${KEN_SANITIZE:-OFF}" = ON ] && cflags="-fsanitize=undefined -fsanitize-undefined-trap-on-error"
 cmake -S "$KEN_SRC" -B "$build" -DCMAKE_TOOLCHAIN_FILE="$KEN_SRC/cmake/aarch64-linux-gnu.cmake" \
       -DKEN_NN_ONLY=ON -DCMAKE_BUILD_TYPE=Release ${KEN_FIXTURES:+-DKEN_FIXTURES="$KEN_FIXTURES"} \
+      -DCMAKE_C_FLAGS="$cflags" \
       >"$build.configure.log" 2>&1 || { cat "$build.configure.log" >&2; fail "configure"; }
 # the nn tests' programs only (ctest names unit.test_nn..., conformance.conf_nn...)
 mapfile -t targets < <(ctest --test-dir "$build" -N -R "$tests_re" |
@@ -45,7 +51,8 @@ for run in "max neon-dot" "cortex-a53 neon"; do
   log="$build.$cpu.log"
   echo "== QEMU_CPU=$cpu (expect level $level)"
   QEMU_CPU=$cpu ctest --test-dir "$build" -R "$tests_re" -j2 -V \
-      --timeout 600 >"$log" 2>&1 || { grep -E "FAIL|Failed|Error" "$log" | head -40 >&2; fail "tests on $cpu"; }
+      --timeout 240 >"$log" 2>&1 || { grep -E "FAIL|Failed|Error|Timeout" "$log" | head -40 >&2
+                                     tail -30 "$log" >&2; fail "tests on $cpu"; }
   grep -q "simd detected: $level\$" "$log" || fail "$cpu: test_nn did not run level $level"
   grep -E "tests passed" "$log"
 done
