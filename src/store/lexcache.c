@@ -9,9 +9,19 @@
  *            the document frequency and its postings
  *   postings per term, in chunk order, varints: (gap << 1 | tf == 1), then
  *            tf when it is not 1 (most are 1: one byte per posting)
+ *   skips    per term with more than LEX_SKIP postings, one entry per block of
+ *            LEX_SKIP: the block's first chunk, the running chunk number
+ *            before it and its byte offset (random access for the pruning)
  * Ranking is term at a time into a per-handle accumulator (phrases in query
  * order, so each chunk's score is summed in the same order as ken_bm25
- * sums it), then a bounded heap keeps the best k that pass the filters. */
+ * sums it), then a bounded heap keeps the best k that pass the filters.
+ * When the query's terms have many postings and k is small, ranking prunes
+ * (MaxScore, term at a time; rank_pruned): terms are taken by decreasing
+ * upper bound of their contribution, and once the bounds of the terms left
+ * cannot lift an unseen chunk above the k-th score so far, the rest only
+ * update the chunks that can still enter the top k, found through the skip
+ * entries. The finalists are then rescored in query order, so scores and
+ * ties are bit for bit those of the full ranking. */
 #include "store/lexcache.h"
 
 #include <math.h>
@@ -29,6 +39,10 @@
 #define LEX_TERMS_MAX ((size_t)1 << 28)
 #define LEX_PHRASES_MAX 256
 #define LEX_RANK_BYTES_MAX 4096
+#define LEX_SKIP 64                       /* postings per skip block */
+#define LEX_PRUNE_MIN_POSTINGS 4096       /* fewer in all: rank every posting */
+#define LEX_PRUNE_K_MAX 256               /* larger k: rank every posting */
+#define LEX_PRUNE_EPS 1e-9                /* relative margin over rounding */
 #define VERSION_KEY "store.lex_version"
 
 /* ------------------------------------------------------------ BM25 pieces */
@@ -69,6 +83,12 @@ ken_status ken_store_lexcache_triggers(sqlite3 *db, ken_err *err) {
 /* ------------------------------------------------------------ snapshot */
 
 typedef struct {
+    uint32_t first_x;                /* chunk index of the block's first posting */
+    uint32_t c_before;               /* running chunk number (index + 1) before it */
+    uint64_t off;                    /* byte offset in the term's postings */
+} skip_ent;
+
+typedef struct {
     int refs;                        /* under the entry's mutex */
     int64_t version;
     uint32_t n_chunks, n_docs, n_terms;
@@ -83,6 +103,8 @@ typedef struct {
     uint32_t *term_str, *term_len, *term_df;
     uint64_t *post_off;              /* n_terms + 1 */
     uint8_t *post;
+    uint32_t *skip_off;              /* n_terms + 1: each term's first entry in skip */
+    skip_ent *skip;
     uint32_t *table, table_mask;     /* term id + 1, 0 = empty */
 } snap;
 
@@ -92,7 +114,7 @@ static void snap_free(snap *s) {
     free(s->coll); free(s->uri); free(s->mime);
     free(s->strs);
     free(s->term_str); free(s->term_len); free(s->term_df);
-    free(s->post_off); free(s->post); free(s->table);
+    free(s->post_off); free(s->post); free(s->skip_off); free(s->skip); free(s->table);
     free(s);
 }
 
@@ -173,14 +195,16 @@ struct ken_store_lexcache {
     sqlite3_stmt *st_version;
     /* scratch, per query, sized to the snapshot */
     double *acc, *norm;
-    uint32_t *mark, *touched, epoch, cap;
+    uint32_t *mark, *touched, *cand, epoch, cap;
+    uint64_t *bits;                /* a set of chunks, zero between uses */
+    bool prune;                    /* KEN_LEXCACHE_PRUNE=0 turns pruning off */
     int64_t norm_version;
     double norm_k1, norm_b;
     /* the last rank string and its values, evaluated by SQLite like FTS5 does */
     char rank[LEX_RANK_BYTES_MAX + 1];
     double rank_val[LEX_PHRASES_MAX + 2];
     int n_rank_val;
-    int64_t builds, answered, fallbacks;
+    int64_t builds, answered, fallbacks, pruned;
     /* snippets: the last match's tokens and per-chunk scratch (snippet()) */
     struct lex_query *rank_q;      /* the query being ranked (scratch) */
     struct qtok *qt;               /* one query token (scratch, 32 KB) */
@@ -217,6 +241,8 @@ ken_status ken_store_lexcache_open(sqlite3 *db, const char *path, ken_store_lexc
     lc->db = db;
     lc->norm_version = -1;
     lc->n_rank_val = -1;     /* no rank string evaluated yet */
+    const char *pe = getenv("KEN_LEXCACHE_PRUNE");
+    lc->prune = !(pe && strcmp(pe, "0") == 0);
     ken_status r = tokenizer_open(lc, err);
     if (!r && sqlite3_prepare_v3(db, "SELECT CAST(value AS INTEGER) FROM config WHERE key = '"
                                      VERSION_KEY "'", -1, SQLITE_PREPARE_PERSISTENT,
@@ -239,7 +265,8 @@ void ken_store_lexcache_close(ken_store_lexcache *lc) {
     if (lc->tok) lc->tk.xDelete(lc->tok);
     sqlite3_finalize(lc->st_version);
     if (lc->e) entry_put(lc->e);
-    free(lc->acc); free(lc->norm); free(lc->mark); free(lc->touched);
+    free(lc->acc); free(lc->norm); free(lc->mark); free(lc->touched); free(lc->cand);
+    free(lc->bits);
     snip_free(lc);
     free(lc);
 }
@@ -250,6 +277,7 @@ void ken_store_lexcache_stat(ken_store_lexcache *lc, ken_store_lexcache_stats *o
     out->builds = lc->builds;
     out->answered = lc->answered;
     out->fallbacks = lc->fallbacks;
+    out->pruned = lc->pruned;
     pthread_mutex_lock(&lc->e->mu);
     const snap *s = lc->e->cur;
     if (s) {
@@ -497,6 +525,18 @@ static uint8_t *varint_put(uint8_t *p, uint64_t v) {
 
 typedef struct { int64_t rowid; uint32_t idx; } chunk_ord;
 
+static uint64_t varint_get(const uint8_t **pp) {
+    const uint8_t *p = *pp;
+    uint64_t v = 0;
+    for (int shift = 0;; shift += 7) {
+        uint8_t c = *p++;
+        v |= (uint64_t)(c & 0x7f) << shift;
+        if (!(c & 0x80)) break;
+    }
+    *pp = p;
+    return v;
+}
+
 static int cmp_ord(const void *a, const void *b) {
     int64_t x = ((const chunk_ord *)a)->rowid, y = ((const chunk_ord *)b)->rowid;
     return (x > y) - (x < y);
@@ -542,6 +582,36 @@ static bool build_postings(builder *b, snap *s, const chunk_ord *ord) {
     return ok;
 }
 
+/* Skip entries of the terms with more than LEX_SKIP postings. */
+static bool build_skips(snap *s) {
+    size_t n = 0;
+    for (uint32_t t = 0; t < s->n_terms; t++)
+        if (s->term_df[t] > LEX_SKIP) n += (s->term_df[t] + LEX_SKIP - 1) / LEX_SKIP;
+    if (n >= UINT32_MAX) return false;
+    s->skip_off = malloc(((size_t)s->n_terms + 1) * sizeof *s->skip_off);
+    s->skip = malloc((n ? n : 1) * sizeof *s->skip);
+    if (!s->skip_off || !s->skip) return false;
+    uint32_t k = 0;
+    for (uint32_t t = 0; t < s->n_terms; t++) {
+        s->skip_off[t] = k;
+        if (s->term_df[t] <= LEX_SKIP) continue;
+        const uint8_t *base = s->post + s->post_off[t], *p = base, *end = s->post + s->post_off[t + 1];
+        uint64_t c = 0;
+        for (uint32_t j = 0; p < end; j++) {
+            const uint8_t *at = p;
+            uint64_t v = varint_get(&p);
+            if (!(v & 1)) varint_get(&p);
+            if (j % LEX_SKIP == 0)
+                s->skip[k++] = (skip_ent){(uint32_t)(c + (v >> 1) - 1), (uint32_t)c,
+                                          (uint64_t)(at - base)};
+            c += v >> 1;
+        }
+    }
+    s->skip_off[s->n_terms] = k;
+    s->bytes += n * sizeof *s->skip + ((size_t)s->n_terms + 1) * sizeof *s->skip_off;
+    return true;
+}
+
 /* Moves the builder's arrays into a snapshot, chunks sorted by rowid. */
 static snap *finish(builder *b) {
     snap *s = calloc(1, sizeof *s);
@@ -558,10 +628,13 @@ static snap *finish(builder *b) {
     }
     ok = ok && build_postings(b, s, ord);
     free(ord);
+    if (ok) {
+        s->n_chunks = (uint32_t)b->n_chunks;
+        s->n_docs = (uint32_t)b->n_docs;
+        s->n_terms = (uint32_t)b->n_terms;
+    }
+    ok = ok && build_skips(s);
     if (!ok) { snap_free(s); return NULL; }
-    s->n_chunks = (uint32_t)b->n_chunks;
-    s->n_docs = (uint32_t)b->n_docs;
-    s->n_terms = (uint32_t)b->n_terms;
     s->total_tokens = b->total;
     /* As ken_bm25 takes it from FTS5's row count and total size. */
     s->avgdl = b->n_chunks > 0 && b->total > 0 ? (double)b->total / (double)b->n_chunks : 1.0;
@@ -731,25 +804,15 @@ static bool scratch(ken_store_lexcache *lc, uint32_t n) {
     if (lc->cap >= n && lc->acc) return true;
     size_t c = n ? n : 1;
     if (!resize(&lc->acc, c, sizeof(double)) || !resize(&lc->norm, c, sizeof(double)) ||
-        !resize(&lc->touched, c, 4) || !resize(&lc->mark, c, 4))
+        !resize(&lc->touched, c, 4) || !resize(&lc->mark, c, 4) || !resize(&lc->cand, c, 4) ||
+        !resize(&lc->bits, (c + 63) / 64, 8))
         return false;
     memset(lc->mark, 0, c * 4);
+    memset(lc->bits, 0, (c + 63) / 64 * 8);
     lc->epoch = 0;
     lc->cap = (uint32_t)c;
     lc->norm_version = -1;
     return true;
-}
-
-static uint64_t varint_get(const uint8_t **pp) {
-    const uint8_t *p = *pp;
-    uint64_t v = 0;
-    for (int shift = 0;; shift += 7) {
-        uint8_t c = *p++;
-        v |= (uint64_t)(c & 0x7f) << shift;
-        if (!(c & 0x80)) break;
-    }
-    *pp = p;
-    return v;
 }
 
 /* Contributions of a batch of postings: out[i] = ken_store_bm25_term(w,
@@ -772,12 +835,9 @@ static void contrib(double w, double idf, double k1, const double *f, const uint
     for (; i < m; i++) out[i] = ken_store_bm25_term(w, idf, f[i], k1, norm[x[i]]);
 }
 
-/* Term at a time: each chunk's score summed phrase by phrase in query
- * order, exactly as ken_bm25 sums it. Postings are decoded in batches whose
- * contributions are computed together (contrib). Returns the number of
- * chunks touched. */
-static uint32_t accumulate(ken_store_lexcache *lc, const snap *s, const lex_query *lq) {
-    enum { BATCH = 256 };
+/* The length normalizations of every chunk for lq's k1 and b (kept while
+ * the snapshot and the parameters stay), and a fresh epoch for mark. */
+static void ranking_begin(ken_store_lexcache *lc, const snap *s, const lex_query *lq) {
     if (lc->norm_version != s->version || lc->norm_k1 != lq->k1 || lc->norm_b != lq->b) {
         for (uint32_t i = 0; i < s->n_chunks; i++)
             lc->norm[i] = ken_store_bm25_norm(lq->k1, lq->b, (double)s->dl[i], s->avgdl);
@@ -789,35 +849,52 @@ static uint32_t accumulate(ken_store_lexcache *lc, const snap *s, const lex_quer
         memset(lc->mark, 0, (size_t)lc->cap * 4);
         lc->epoch = 1;
     }
-    uint32_t nt = 0, ep = lc->epoch;
-    uint32_t xs[BATCH];
+}
+
+/* Adds every posting of term t (weight w, unused when NaN) to the
+ * accumulators, touching new chunks; returns the new number touched.
+ * Postings are decoded in batches whose contributions are computed
+ * together (contrib). */
+static uint32_t add_term(ken_store_lexcache *lc, const snap *s, uint32_t t, double w, double idf,
+                         double k1, uint32_t nt) {
+    enum { BATCH = 256 };
+    uint32_t xs[BATCH], ep = lc->epoch;
     double fs[BATCH], cs[BATCH];
+    bool use = w == w;
+    const uint8_t *p = s->post + s->post_off[t], *end = s->post + s->post_off[t + 1];
+    uint64_t c = 0;
+    while (p < end) {
+        int m = 0;
+        for (; p < end && m < BATCH; m++) {
+            uint64_t v = varint_get(&p);
+            fs[m] = (double)(v & 1 ? 1 : varint_get(&p));
+            c += v >> 1;
+            xs[m] = (uint32_t)(c - 1);
+        }
+        if (use) contrib(w, idf, k1, fs, xs, lc->norm, cs, m);
+        for (int j = 0; j < m; j++) {
+            uint32_t x = xs[j];
+            if (lc->mark[x] != ep) {
+                lc->mark[x] = ep;
+                lc->acc[x] = 0;
+                lc->touched[nt++] = x;
+            }
+            if (use) lc->acc[x] += cs[j];
+        }
+    }
+    return nt;
+}
+
+/* Term at a time: each chunk's score summed phrase by phrase in query
+ * order, exactly as ken_bm25 sums it. Returns the number of chunks touched. */
+static uint32_t accumulate(ken_store_lexcache *lc, const snap *s, const lex_query *lq) {
+    ranking_begin(lc, s, lq);
+    uint32_t nt = 0;
     for (size_t i = 0; i < lq->n; i++) {
         uint32_t t = term_find(s, lq->tok[i], lq->len[i]);
         if (t == UINT32_MAX) continue;
-        double w = lq->w[i], idf = ken_store_bm25_idf((double)s->n_chunks, (double)s->term_df[t]);
-        bool use = w == w;
-        const uint8_t *p = s->post + s->post_off[t], *end = s->post + s->post_off[t + 1];
-        uint64_t c = 0;
-        while (p < end) {
-            int m = 0;
-            for (; p < end && m < BATCH; m++) {
-                uint64_t v = varint_get(&p);
-                fs[m] = (double)(v & 1 ? 1 : varint_get(&p));
-                c += v >> 1;
-                xs[m] = (uint32_t)(c - 1);
-            }
-            if (use) contrib(w, idf, lq->k1, fs, xs, lc->norm, cs, m);
-            for (int j = 0; j < m; j++) {
-                uint32_t x = xs[j];
-                if (lc->mark[x] != ep) {
-                    lc->mark[x] = ep;
-                    lc->acc[x] = 0;
-                    lc->touched[nt++] = x;
-                }
-                if (use) lc->acc[x] += cs[j];
-            }
-        }
+        nt = add_term(lc, s, t, lq->w[i], ken_store_bm25_idf((double)s->n_chunks,
+                                                              (double)s->term_df[t]), lq->k1, nt);
     }
     return nt;
 }
@@ -864,16 +941,18 @@ static void sift_up(ken_store_lexrow *h, size_t i) {
     }
 }
 
-static ken_status top_k(ken_store_lexcache *lc, const snap *s, uint32_t nt,
-                        const ken_store_search_q *q, ken_store_lexrow **rows, size_t *n,
-                        ken_err *err) {
-    size_t k = (uint64_t)q->limit < nt ? (size_t)q->limit : nt;
+/* The best k of the chunks xs[0..n) by acc (those failing q's filters
+ * skipped when check is set), best first, into a malloc'd array. */
+static ken_status top_k(ken_store_lexcache *lc, const snap *s, const uint32_t *xs, uint32_t n,
+                        bool check, const ken_store_search_q *q, ken_store_lexrow **rows,
+                        size_t *out_n, ken_err *err) {
+    size_t k = (uint64_t)q->limit < n ? (size_t)q->limit : n;
     ken_store_lexrow *h = malloc((k ? k : 1) * sizeof *h);
     if (!h) return ken_err_set(err, KEN_ERR_NOMEM, "store: lexcache: out of memory");
     size_t m = 0;
-    for (uint32_t i = 0; i < nt; i++) {
-        uint32_t x = lc->touched[i];
-        if (!pass(s, x, q)) continue;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t x = xs[i];
+        if (check && !pass(s, x, q)) continue;
         ken_store_lexrow r = {s->rowid[x], lc->acc[x]};
         if (m < k) {
             h[m] = r;
@@ -885,8 +964,192 @@ static ken_status top_k(ken_store_lexcache *lc, const snap *s, uint32_t nt,
     }
     qsort(h, m, sizeof *h, cmp_rows);
     *rows = h;
-    *n = m;
+    *out_n = m;
     return KEN_OK;
+}
+
+/* ------------------------------------------------------------ pruning */
+
+/* Reads one term's postings at increasing chunk indexes, jumping over
+ * blocks through the skip entries. */
+typedef struct {
+    const uint8_t *base, *p, *end;
+    const skip_ent *sk;
+    uint32_t n_sk, blk;
+    uint64_t c;                      /* running chunk number of the last posting read */
+    uint32_t x, f;                   /* the last posting read; x UINT32_MAX past the end */
+    bool started;
+} cursor;
+
+static void cursor_init(cursor *cu, const snap *s, uint32_t t) {
+    memset(cu, 0, sizeof *cu);
+    cu->base = cu->p = s->post + s->post_off[t];
+    cu->end = s->post + s->post_off[t + 1];
+    cu->sk = s->skip + s->skip_off[t];
+    cu->n_sk = s->skip_off[t + 1] - s->skip_off[t];
+}
+
+/* The term frequency of chunk x (0: not in the postings); x must not
+ * decrease from call to call. */
+static uint32_t cursor_tf(cursor *cu, uint32_t x) {
+    if (cu->started && cu->x >= x) return cu->x == x ? cu->f : 0;
+    uint32_t b = cu->blk;
+    while (b + 1 < cu->n_sk && cu->sk[b + 1].first_x <= x) b++;
+    if (b != cu->blk) {
+        cu->blk = b;
+        if (!cu->started || cu->sk[b].first_x > cu->x) {   /* the block lies ahead */
+            cu->p = cu->base + cu->sk[b].off;
+            cu->c = cu->sk[b].c_before;
+        }
+    }
+    cu->started = true;
+    while (cu->p < cu->end) {
+        uint64_t v = varint_get(&cu->p);
+        cu->f = v & 1 ? 1 : (uint32_t)varint_get(&cu->p);
+        cu->c += v >> 1;
+        cu->x = (uint32_t)(cu->c - 1);
+        if (cu->x >= x) return cu->x == x ? cu->f : 0;
+    }
+    cu->x = UINT32_MAX;
+    return 0;
+}
+
+/* The k-th largest acc among xs[0..n) (filtered when check), or -1 when
+ * fewer than k. k <= LEX_PRUNE_K_MAX. */
+static double kth_best(const ken_store_lexcache *lc, const snap *s, const uint32_t *xs,
+                       uint32_t n, bool check, const ken_store_search_q *q, size_t k) {
+    double h[LEX_PRUNE_K_MAX];       /* min-heap of the k best */
+    size_t m = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (check && !pass(s, xs[i], q)) continue;
+        double v = lc->acc[xs[i]];
+        if (m < k) {
+            size_t j = m++;
+            for (; j > 0 && h[(j - 1) / 2] > v; j = (j - 1) / 2) h[j] = h[(j - 1) / 2];
+            h[j] = v;
+        } else if (v > h[0]) {
+            size_t j = 0;
+            for (;;) {
+                size_t l = 2 * j + 1, r = l + 1, w = j;
+                double wv = v;
+                if (l < m && h[l] < wv) { w = l; wv = h[l]; }
+                if (r < m && h[r] < wv) w = r;
+                if (w == j) break;
+                h[j] = h[w];
+                j = w;
+            }
+            h[j] = v;
+        }
+    }
+    return m == k ? h[0] : -1;
+}
+
+/* Whether an upper bound `bound` can still reach score `theta` (both sums
+ * of non-negative terms, compared with a margin over their rounding). */
+static bool reaches(double bound, double theta) {
+    return bound * (1 + LEX_PRUNE_EPS) >= theta * (1 - LEX_PRUNE_EPS);
+}
+
+/* Ranks q with pruning when it pays and applies (weights finite and >= 0,
+ * k small, many postings); returns false to leave it to the full ranking.
+ *
+ * Every contribution of term i lies in [0, ub_i], ub_i = w_i·idf_i·(k1+1)
+ * (f/(f+norm) < 1). Terms go by decreasing ub. While the bounds of the
+ * terms left (R) can still reach the k-th score among the chunks touched
+ * (theta; partial sums only grow), a term adds all its postings; after
+ * that no untouched chunk can enter the top k, and the terms left only
+ * update the touched chunks whose score + R still reaches theta (their
+ * postings read through the skip entries), theta rising and the
+ * candidates thinning after each. The finalists (score reaching
+ * the k-th best) are rescored in query order with the arithmetic of the
+ * full ranking, and the top k taken from them: the same rows and the
+ * same scores, bit for bit. */
+static bool rank_pruned(ken_store_lexcache *lc, const snap *s, const lex_query *lq,
+                        const ken_store_search_q *q, ken_store_lexrow **rows, size_t *n,
+                        ken_status *st, ken_err *err) {
+    if (!lc->prune || q->limit > LEX_PRUNE_K_MAX || lq->n < 2) return false;
+    uint32_t tid[LEX_PHRASES_MAX];
+    double idf[LEX_PHRASES_MAX], ub[LEX_PHRASES_MAX], rest[LEX_PHRASES_MAX + 1];
+    size_t ord[LEX_PHRASES_MAX], m = 0;
+    uint64_t postings = 0;
+    for (size_t i = 0; i < lq->n; i++) {
+        tid[i] = term_find(s, lq->tok[i], lq->len[i]);
+        if (tid[i] == UINT32_MAX) continue;
+        double w = lq->w[i];
+        if (!(w >= 0) || !isfinite(w)) return false;
+        idf[i] = ken_store_bm25_idf((double)s->n_chunks, (double)s->term_df[tid[i]]);
+        ub[i] = w * idf[i] * (lq->k1 + 1);
+        postings += s->term_df[tid[i]];
+        /* insertion by decreasing bound (stable) */
+        size_t j = m++;
+        for (; j > 0 && ub[ord[j - 1]] < ub[i]; j--) ord[j] = ord[j - 1];
+        ord[j] = i;
+    }
+    if (m < 2 || postings < LEX_PRUNE_MIN_POSTINGS) return false;
+    rest[m] = 0;
+    for (size_t j = m; j-- > 0;) rest[j] = rest[j + 1] + ub[ord[j]];
+    const bool check = q->collection || (q->uri_prefix && *q->uri_prefix) || q->mime;
+    const size_t k = (size_t)q->limit;
+    ranking_begin(lc, s, lq);
+    uint32_t nt = 0;
+    double theta = -1;
+    size_t j = 0;
+    for (; j < m; j++) {
+        if (theta > 0 && !reaches(rest[j], theta)) break;
+        size_t i = ord[j];
+        nt = add_term(lc, s, tid[i], lq->w[i], idf[i], lq->k1, nt);
+        if (j + 1 < m) theta = kth_best(lc, s, lc->touched, nt, check, q, k);
+    }
+    /* the candidates: touched, passing, and able to reach theta; in chunk
+     * order (through the bit set) for the cursors */
+    for (uint32_t i = 0; i < nt; i++) {
+        uint32_t x = lc->touched[i];
+        if (check && !pass(s, x, q)) continue;
+        if (j < m && !reaches(lc->acc[x] + rest[j], theta)) continue;
+        lc->bits[x >> 6] |= (uint64_t)1 << (x & 63);
+    }
+    uint32_t nc = 0;
+    for (uint32_t wi = 0; wi < (s->n_chunks + 63) / 64; wi++) {
+        uint64_t b = lc->bits[wi];
+        if (!b) continue;
+        lc->bits[wi] = 0;
+        for (; b; b &= b - 1) lc->cand[nc++] = wi * 64 + (uint32_t)__builtin_ctzll(b);
+    }
+    for (; j < m; j++) {
+        size_t i = ord[j];
+        cursor cu;
+        cursor_init(&cu, s, tid[i]);
+        for (uint32_t c = 0; c < nc; c++) {
+            uint32_t x = lc->cand[c], f = cursor_tf(&cu, x);
+            if (f) lc->acc[x] += ken_store_bm25_term(lq->w[i], idf[i], (double)f, lq->k1, lc->norm[x]);
+        }
+        /* theta only grows: drop the candidates that can no longer reach it */
+        double th = j + 1 < m ? kth_best(lc, s, lc->cand, nc, false, q, k) : -1;
+        if (th > 0) {
+            uint32_t kept = 0;
+            for (uint32_t c = 0; c < nc; c++)
+                if (reaches(lc->acc[lc->cand[c]] + rest[j + 1], th)) lc->cand[kept++] = lc->cand[c];
+            nc = kept;
+        }
+    }
+    /* the finalists, rescored in query order */
+    double kth = kth_best(lc, s, lc->cand, nc, false, q, k);
+    uint32_t nf = 0;
+    for (uint32_t c = 0; c < nc; c++)
+        if (kth < 0 || reaches(lc->acc[lc->cand[c]], kth)) lc->cand[nf++] = lc->cand[c];
+    for (uint32_t c = 0; c < nf; c++) lc->acc[lc->cand[c]] = 0;
+    for (size_t i = 0; i < lq->n; i++) {
+        if (tid[i] == UINT32_MAX) continue;
+        cursor cu;
+        cursor_init(&cu, s, tid[i]);
+        for (uint32_t c = 0; c < nf; c++) {
+            uint32_t x = lc->cand[c], f = cursor_tf(&cu, x);
+            if (f) lc->acc[x] += ken_store_bm25_term(lq->w[i], idf[i], (double)f, lq->k1, lc->norm[x]);
+        }
+    }
+    *st = top_k(lc, s, lc->cand, nf, false, q, rows, n, err);
+    lc->pruned++;
+    return true;
 }
 
 /* The current snapshot for counter value v, built when missing; NULL when
@@ -949,7 +1212,10 @@ ken_status ken_store_lexcache_rank(ken_store_lexcache *lc, const ken_store_searc
     }
     if (!r && !scratch(lc, s->n_chunks))
         r = ken_err_set(err, KEN_ERR_NOMEM, "store: lexcache: out of memory");
-    if (!r) r = top_k(lc, s, accumulate(lc, s, lq), q, rows, n, err);
+    if (!r && !rank_pruned(lc, s, lq, q, rows, n, &r, err)) {
+        uint32_t nt = accumulate(lc, s, lq);
+        r = top_k(lc, s, lc->touched, nt, true, q, rows, n, err);
+    }
     if (s) snap_release(lc->e, s);
     if (r == KEN_ERR_UNSUPPORTED) lc->fallbacks++;
     else if (!r) lc->answered++;

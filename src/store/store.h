@@ -302,6 +302,7 @@ typedef struct {
     int64_t chunks, terms, postings, bytes;
     double build_s;                   /* the last build of the shared index */
     int64_t builds, answered, fallbacks;   /* by this handle */
+    int64_t pruned;                   /* answered with pruning (lexcache.c) */
 } ken_store_lexcache_stats;
 ken_status ken_store_lexcache_enable(ken_store *s);
 /* false when the handle has no accelerator. */

@@ -440,6 +440,59 @@ static void test_threads(void) {
     ken_store_close(w);
 }
 
+static int64_t pruned(ken_store *s) {
+    ken_store_lexcache_stats st;
+    return ken_store_lexcache_stats_get(s, &st) ? st.pruned : -1;
+}
+
+/* Pruned ranking (MaxScore with skips) against the full ranking and FTS5:
+ * random queries of 2-7 terms, weights (zero included), k and filters on a
+ * corpus large enough for the pruning to engage. */
+static void test_pruned_equal(void) {
+    const char *path = tmp_path("prune.db");
+    ken_store *slow = open_store(path, false);
+    REQUIRE(slow);
+    make_corpus(slow, 1500);
+    ken_store *fast = open_store(path, true);
+    setenv("KEN_LEXCACHE_PRUNE", "0", 1);
+    ken_store *full = open_store(path, true);
+    unsetenv("KEN_LEXCACHE_PRUNE");
+    REQUIRE(fast && full);
+    static const int64_t ks[] = {1, 2, 3, 5, 10, 50, 256, 257};
+    const char *colls[] = {"notes", "web", "nope"};
+    char match[512], rank[256];
+    int n = 0;
+    for (int it = 0; it < 300; it++) {
+        int nt = 2 + (int)rnd(6);
+        size_t len = 0;
+        for (int t = 0; t < nt; t++) {
+            const char *w = it % 5 == 0 && t == 0 ? "tietoken" : word();
+            len += (size_t)snprintf(match + len, sizeof match - len, "%s\"%s\"",
+                                    t ? " OR " : "", w);
+        }
+        size_t rl = (size_t)snprintf(rank, sizeof rank, "ken_bm25(%g, %g", 0.2 + rnd(20) / 10.0,
+                                     rnd(11) / 10.0);
+        for (int t = 0; t < nt && it % 3; t++)
+            rl += (size_t)snprintf(rank + rl, sizeof rank - rl, ", %g",
+                                   rnd(4) == 0 ? 0.0 : rnd(40) / 8.0);
+        snprintf(rank + rl, sizeof rank - rl, ")");
+        ken_store_search_q q = {.match = match, .rank = rank, .limit = ks[rnd(KEN_ARRAY_LEN(ks))]};
+        if (it % 7 == 0) q.collection = colls[rnd(3)];
+        if (it % 11 == 0) q.uri_prefix = "/docs/b";
+        if (it % 13 == 0) q.mime = "text/plain";
+        compare(fast, full, &q, true);
+        if (it % 10 == 0) compare(fast, slow, &q, true);   /* and FTS5 itself */
+        n++;
+    }
+    int64_t np = pruned(fast);
+    fprintf(stderr, "%d queries, %lld pruned\n", n, (long long)np);
+    CHECK(np > n / 2);              /* the pruning did engage */
+    CHECK_EQ_INT(pruned(full), 0);
+    ken_store_close(fast);
+    ken_store_close(full);
+    ken_store_close(slow);
+}
+
 static void setup_tmp(void) {
     snprintf(tmp_dir, sizeof tmp_dir, "/tmp/ken_lexcache_XXXXXX");
     REQUIRE(mkdtemp(tmp_dir) != NULL);
@@ -450,5 +503,5 @@ static void cleanup_tmp(void) {
     CHECK(1);
 }
 
-TEST_MAIN(setup_tmp, test_equal_to_fts5, test_fallbacks, test_fresh_after_writes, test_threads,
+TEST_MAIN(setup_tmp, test_equal_to_fts5, test_pruned_equal, test_fallbacks, test_fresh_after_writes, test_threads,
           cleanup_tmp)
