@@ -181,7 +181,11 @@ int cmd_model_generate(int argc, char **argv) {
     ken_status st = ken_generate(c, prompt, strlen(prompt), &g, NULL, NULL, &s);
     printf("\n");
     if (st) fprintf(stderr, "ken model generate: %s\n", ken_ctx_errmsg(c));
-    else if (show_stats)
+    else if (s.reason == KEN_STOP_CONTEXT)
+        fprintf(stderr, "ken model generate: stopped after %zu tokens: the context is full "
+                "(%zu prompt + %zu generated; --ctx N sets its size)\n", s.n_generated,
+                s.n_prompt, s.n_generated);
+    if (!st && show_stats)
         fprintf(stderr, "prompt %zu tokens in %.3f s; generated %zu tokens in %.3f s (%.1f tok/s)\n",
                 s.n_prompt, s.prompt_s, s.n_generated, s.gen_s,
                 s.gen_s > 0 ? (double)s.n_generated / s.gen_s : 0.0);

@@ -25,15 +25,15 @@ KEY=$("$KEN" key create --scope read)
 echo "corpus: $MB MB; $("$KEN" stats 2>/dev/null | tr '\n' ' ')"
 echo "queries: $(wc -l <"$tmp/queries"); server threads: $THREADS; $SECS s per level"
 # One server per mode: the in-memory BM25 index (lexcache, the default) and
-# the FTS5 path (KEN_LEXCACHE=0), in the same run. A 1 s warm-up first (the
-# index is built by the first search).
+# the FTS5 path (KEN_LEXCACHE=0), in the same run. A warm-up first, long
+# enough for the index the first search builds (~1 s per 7 MB; WARM= sets it).
 for mode in ${MODES:-lexcache fts5}; do
     lx=1; [ "$mode" = fts5 ] && lx=0
     KEN_LEXCACHE=$lx "$KEN" serve --listen 127.0.0.1:0 --threads "$THREADS" 2>"$tmp/log" &
     pid=$!
     for _ in $(seq 1 400); do grep -q serving "$tmp/log" 2>/dev/null && break; sleep 0.05; done
     PORT=$(sed -n 's/.*http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/log")
-    node "$here/load.mjs" "http://127.0.0.1:$PORT" "$KEY" "$tmp/queries" 1 1 >/dev/null
+    node "$here/load.mjs" "http://127.0.0.1:$PORT" "$KEY" "$tmp/queries" "${WARM:-$((1 + MB / 7))}" 1 >/dev/null
     echo "mode: $mode, client: ${CLIENT:-node} (load average $(cut -d' ' -f1-3 /proc/loadavg))"
     if [ "${CLIENT:-node}" = wrk ]; then
         for c in ${LEVELS//,/ }; do

@@ -69,6 +69,26 @@ static ken_status load_pair(const ken_model *m, ken_lora *l, int64_t il, int t, 
     return KEN_OK;
 }
 
+/* Whether tensor name nm (ending in .lora_a or .lora_b) belongs to a pair
+ * that was loaded: blk.N.T.weight.lora_x with N a layer and T a target. */
+static bool lora_used(const ken_lora *l, ken_gguf_str nm) {
+    char b[KEN_GGUF_MAX_NAME + 1];
+    if (nm.n >= sizeof b) return false;
+    memcpy(b, nm.p, nm.n);
+    b[nm.n] = '\0';
+    if (strncmp(b, "blk.", 4) != 0) return false;
+    char *e;
+    long il = strtol(b + 4, &e, 10);
+    if (e == b + 4 || *e != '.' || il < 0 || il >= l->n_layer) return false;
+    for (int t = 0; t < KEN_LORA_NTARGETS; t++) {
+        size_t tl = strlen(target_names[t]);
+        if (!strncmp(e + 1, target_names[t], tl) && !strncmp(e + 1 + tl, ".weight.lora_", 13) &&
+            strlen(e + 1 + tl) == 14)
+            return l->pairs[il * KEN_LORA_NTARGETS + t].a.data != NULL;
+    }
+    return false;
+}
+
 static ken_status check_header(const ken_model *m, const ken_gguf *g, float *alpha, ken_err *err) {
     ken_gguf_str s;
     if (!ken_gguf_get_str(g, "general.type", &s) || !ken_gguf_str_eq(s, "adapter"))
@@ -100,6 +120,19 @@ ken_status ken_lora_load(const ken_model *m, const char *path, ken_lora **out, k
         for (int t = 0; !st && t < KEN_LORA_NTARGETS; t++) st = load_pair(m, l, il, t, err);
     if (!st && l->n_pairs == 0)
         st = ken_err_set(err, KEN_ERR_FORMAT, "adapter has no lora_a/lora_b tensors for this model");
+    /* Every lora tensor must be one of the pairs applied: an adapter of a
+     * weight ken does not adapt (output, token_embd, ...) is refused, not
+     * silently dropped. */
+    for (uint64_t i = 0, n = st ? 0 : ken_gguf_n_tensors(l->g); i < n && !st; i++) {
+        ken_gguf_str nm = ken_gguf_tensor_at(l->g, i)->name;
+        bool lora = (nm.n > 7 && (!memcmp(nm.p + nm.n - 7, ".lora_a", 7) ||
+                                  !memcmp(nm.p + nm.n - 7, ".lora_b", 7)));
+        if (lora && !lora_used(l, nm))
+            st = ken_err_set(err, KEN_ERR_UNSUPPORTED, "adapter tensor %.*s adapts a weight ken "
+                             "does not apply adapters to (only blk.N.{attn_q,attn_k,attn_v,"
+                             "attn_output,ffn_gate,ffn_up,ffn_down}.weight)",
+                             (int)KEN_MIN(nm.n, 64), nm.p);
+    }
     if (st) {
         ken_lora_free(l);
         return st;

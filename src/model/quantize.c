@@ -10,6 +10,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 typedef struct {
     const char *name;
@@ -219,12 +220,17 @@ ken_status ken_model_quantize(const char *in, const char *out, const char *type,
     if (errmsg) *errmsg = NULL;
     ken_err err = {{0}};
     const qtype *q = NULL;
+    /* llama-quantize's aliases: the plain K types are their _M mixes */
+    static const char *const alias[][2] = {{"Q3_K", "Q3_K_M"}, {"Q4_K", "Q4_K_M"}, {"Q5_K", "Q5_K_M"}};
+    for (size_t i = 0; i < KEN_ARRAY_LEN(alias); i++)
+        if (!strcasecmp(type, alias[i][0])) type = alias[i][1];
     for (size_t i = 0; i < KEN_ARRAY_LEN(qtypes); i++)
-        if (!strcmp(type, qtypes[i].name)) q = &qtypes[i];
+        if (!strcasecmp(type, qtypes[i].name)) q = &qtypes[i];
     ken_status st = KEN_OK;
     if (!q) {
         st = ken_err_set(&err, KEN_ERR_INVALID, "unknown type '%s' (F32 F16 BF16 Q8_0 Q4_0 Q4_1 "
-                         "Q5_0 Q5_1 Q2_K Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K)",
+                         "Q5_0 Q5_1 Q2_K Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K; "
+                         "Q3_K Q4_K Q5_K are the _M mixes)",
                          type);
     } else {
         ken_gguf *g = NULL;

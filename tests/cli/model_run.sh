@@ -21,6 +21,10 @@ b=$("$KEN" model generate --model "$M/stories260K.gguf" -p "Once upon a time" -n
 [[ $a == "$b" ]] || fail "seeded generation differs: '$a' vs '$b'"
 out=$("$KEN" model generate --model "$M/stories260K.gguf" -p "Once upon a time" -n 32 --stop Lily)
 [[ $out == ", there was a little girl named " ]] || fail "stop string: '$out'"
+# a full context stops generation with a message (exit 0: the text is good)
+err=$("$KEN" model generate --model "$M/stories260K.gguf" -p "Once upon a time" -n 64 --ctx 16 2>&1 >/dev/null) ||
+    fail "generation to a full context failed"
+[[ $err == *"context is full"* ]] || fail "no message when the context is full: '$err'"
 
 # logits: --tokens from the fixture json, compared with llama.cpp's rows
 check_logits() {  # run prompt model [lora]

@@ -402,6 +402,8 @@ typedef struct {
 
 static lora_t lora1[2] = {{"blk.0.attn_q", 32, 32, {0}, {0}}, {"blk.1.ffn_down", 64, 32, {0}, {0}}};
 static lora_t lora2[1] = {{"blk.1.attn_v", 32, 16, {0}, {0}}};
+/* a pair on a weight ken does not adapt (output), beside a valid one */
+static lora_t lora3[2] = {{"blk.0.attn_q", 32, 32, {0}, {0}}, {"output", 32, 8, {0}, {0}}};
 static float merge_s1, merge_s2;   /* effective scales; 0 = not merged */
 
 static void merge_one(const lora_t *l, int nl, float sc, const char *name, float *d) {
@@ -479,6 +481,10 @@ static void test_lora(void) {
     /* a model is not an adapter, and an adapter for other shapes is refused */
     ken_lora *bad = NULL;
     CHECK(ken_lora_load(m, tpath("base.gguf"), &bad, &err) == KEN_ERR_FORMAT);
+    /* an adapter tensor ken would not apply is refused, not dropped */
+    write_adapter(lora3, 2, 4.0f, tpath("a3.gguf"));
+    CHECK(ken_lora_load(m, tpath("a3.gguf"), &bad, &err) == KEN_ERR_UNSUPPORTED && !bad);
+    CHECKF(strstr(err.msg, "output.weight.lora_a") != NULL, "%s", err.msg);
     REQUIRE(l1 && l2);
     float base[300], with[300], merged[300];
     const ken_lora *ls[2] = {l1, l2};

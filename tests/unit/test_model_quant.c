@@ -48,6 +48,18 @@ static void compare(const char *type, const char *got_path) {
     ken_gguf_close(b);
 }
 
+static bool same_file(const char *a, const char *b) {
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    bool same = fa && fb;
+    for (int ca = 0, cb = 0; same && ca != EOF; same = ca == cb) {
+        ca = fgetc(fa);
+        cb = fgetc(fb);
+    }
+    if (fa) fclose(fa);
+    if (fb) fclose(fb);
+    return same;
+}
+
 static void test_quantize(void) {
     char src[1024], out[] = "/tmp/ken_test_quant_XXXXXX";
     snprintf(src, sizeof src, "%s/models/tiny-llama-q-f32.gguf", test_fixtures());
@@ -83,6 +95,12 @@ static void test_quantize(void) {
     CHECK(ken_model_quantize(out, out2, "Q4_K_M", NULL) == KEN_OK);
     CHECK(ken_model_open(out2, &m, NULL) == KEN_OK);
     ken_model_close(m);
+    /* "q4_k" is llama-quantize's alias of Q4_K_M: the same file */
+    char out3[sizeof out + 4];
+    snprintf(out3, sizeof out3, "%s.q3", out);
+    CHECK(ken_model_quantize(out, out3, "q4_k", NULL) == KEN_OK);
+    CHECK(same_file(out2, out3));
+    unlink(out3);
     unlink(out2);
     /* errors */
     CHECK(ken_model_quantize(src, out, "Q9_Z", &msg) == KEN_ERR_INVALID);
