@@ -21,8 +21,13 @@ static ken_status alloc_scratch(ken_model_ctx *c, ken_err *err) {
     int64_t nb = c->n_batch, E = m->n_embd;
     int64_t nq = m->n_head * m->head_dim, nkv = m->n_head_kv * m->head_dim;
     int64_t wide = KEN_MAX(KEN_MAX(E, nq), m->n_ff);
+    /* decoders: the FFN's g and u hold one block of tokens, y is E wide;
+     * encoders: g holds the batch (no u), y is wide (also the rank head's) */
+    const bool enc = ken_model_is_encoder(m);
+    const int64_t nf = enc ? nb : KEN_MIN(nb, KEN_MODEL_FFN_BLOCK), yw = enc ? wide : E;
     /* a bound on what a file's hyper-parameters can make us allocate */
-    double floats = (double)nb * (double)(2 * E + 2 * nq + 2 * nkv + 2 * m->n_ff + wide) +
+    double floats = (double)nb * (double)(2 * E + 2 * nq + 2 * nkv + yw) +
+                    (double)nf * (double)(enc ? 1 : 2) * (double)m->n_ff +
                     (double)c->n_threads * (double)c->n_ctx;
     if (floats > (double)(1u << 30))
         return ken_err_set(err, KEN_ERR_LIMIT, "scratch for a batch of %lld tokens would take "
@@ -31,8 +36,8 @@ static ken_status alloc_scratch(ken_model_ctx *c, ken_err *err) {
     if ((st = alloc_f(&c->x, nb, E)) || (st = alloc_f(&c->h, nb, E)) ||
         (st = alloc_f(&c->q, nb, nq)) || (st = alloc_f(&c->k, nb, nkv)) ||
         (st = alloc_f(&c->v, nb, nkv)) || (st = alloc_f(&c->att, nb, nq)) ||
-        (st = alloc_f(&c->g, nb, m->n_ff)) || (st = alloc_f(&c->u, nb, m->n_ff)) ||
-        (st = alloc_f(&c->y, nb, wide)) || (st = alloc_f(&c->pool_tmp, 1, wide)) ||
+        (st = alloc_f(&c->g, nf, m->n_ff)) || (st = alloc_f(&c->u, enc ? 0 : nf, m->n_ff)) ||
+        (st = alloc_f(&c->y, nb, yw)) || (st = alloc_f(&c->pool_tmp, 1, wide)) ||
         (st = alloc_f(&c->scores, c->n_threads, c->n_ctx)))
         return ken_err_set(err, st, "cannot allocate scratch for a batch of %lld tokens",
                            (long long)nb);

@@ -238,14 +238,19 @@ static ken_status decoder_layer(ken_model_ctx *c, int64_t il, int64_t n, int64_t
     if ((st = linear(c, &L->o, il, KEN_LORA_O, c->att, n, c->y))) return st;
     for (int64_t i = 0; i < n * E; i++) c->x[i] += c->y[i];
     for (int64_t t = 0; t < n; t++) ken_model_rmsnorm(c->x + t * E, L->norm2, m->eps, c->h + t * E, E);
-    if ((st = linear(c, &L->gate, il, KEN_LORA_GATE, c->h, n, c->g)) ||
-        (st = linear(c, &L->up, il, KEN_LORA_UP, c->h, n, c->u)))
-        return st;
-    for (int64_t i = 0; i < n * m->n_ff; i++) {
-        const float g = c->g[i];
-        c->g[i] = g / (1.0f + expf(-g)) * c->u[i];
+    /* the FFN by blocks of tokens: each token's rows are computed on their
+     * own, so blocks change no result, and g, u stay one block in size */
+    for (int64_t t0 = 0; t0 < n; t0 += KEN_MODEL_FFN_BLOCK) {
+        const int64_t nt = KEN_MIN(KEN_MODEL_FFN_BLOCK, n - t0);
+        if ((st = linear(c, &L->gate, il, KEN_LORA_GATE, c->h + t0 * E, nt, c->g)) ||
+            (st = linear(c, &L->up, il, KEN_LORA_UP, c->h + t0 * E, nt, c->u)))
+            return st;
+        for (int64_t i = 0; i < nt * m->n_ff; i++) {
+            const float g = c->g[i];
+            c->g[i] = g / (1.0f + expf(-g)) * c->u[i];
+        }
+        if ((st = linear(c, &L->down, il, KEN_LORA_DOWN, c->g, nt, c->y + t0 * E))) return st;
     }
-    if ((st = linear(c, &L->down, il, KEN_LORA_DOWN, c->g, n, c->y))) return st;
     for (int64_t i = 0; i < n * E; i++) c->x[i] += c->y[i];
     return KEN_OK;
 }

@@ -115,6 +115,9 @@ typedef enum { KEN_KV_F32 = 0, KEN_KV_F16 = 1 } ken_kv_type;
 #define KEN_MODEL_MAX_LORA 8
 #define KEN_MODEL_MAX_CTX  (1 << 20)
 #define KEN_MODEL_MAX_BATCH 4096
+/* Tokens per block of a decoder's feed-forward pass (its gate/up activations
+ * are the widest scratch: n_ff floats per token). */
+#define KEN_MODEL_FFN_BLOCK 192
 
 typedef struct {
     int64_t n_ctx;             /* 0: the model's context_length (capped at 4096) */

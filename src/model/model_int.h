@@ -21,7 +21,9 @@ struct ken_model_ctx {
     ken_pool *pool;            /* NULL when single-threaded */
     ken_nn_work work;          /* quantized activation rows */
 
-    /* per-batch scratch, [n_batch][width] */
+    /* per-batch scratch, [n_batch][width]; a decoder's FFN runs on blocks
+     * of KEN_MODEL_FFN_BLOCK tokens, so its g and u hold one block and y
+     * is n_embd wide */
     float *x, *h, *q, *k, *v, *att, *g, *u, *y;
     float *scores;             /* [n_threads][n_ctx] attention rows */
     float *attn_ws;            /* encoders: [n_threads][ken_model_attn_ws_floats] */

@@ -154,7 +154,7 @@ ken_status tok_load_merges(ken_vocab *v, const ken_gguf *g, ken_err *err) {
     uint64_t n = kv->val.v.arr.count;
     if (n > TOK_MAX_TOKENS * 4ull)
         return ken_err_set(err, KEN_ERR_LIMIT, "tokenizer: too many merges");
-    v->merges_mask = pow2_at_least(2 * n + 2) - 1;
+    v->merges_mask = pow2_at_least(n + n / 2 + 2) - 1;   /* load <= 2/3 */
     v->merges = malloc((v->merges_mask + 1) * sizeof *v->merges);
     if (!v->merges) return ken_err_set(err, KEN_ERR_NOMEM, "tokenizer: out of memory");
     for (uint64_t i = 0; i <= v->merges_mask; i++) v->merges[i].rank = -1;

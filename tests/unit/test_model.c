@@ -213,7 +213,7 @@ static void decode_all(ken_model *m, const int32_t *toks, int n, int threads, in
                        float *out /* [n][V] */) {
     ken_err err;
     ken_model_ctx *c = NULL;
-    ken_model_ctx_params p = {.n_ctx = 64, .n_batch = batch, .n_threads = threads};
+    ken_model_ctx_params p = {.n_ctx = 320, .n_batch = batch, .n_threads = threads};
     REQUIRE(ken_model_ctx_new(m, &p, &c, &err) == KEN_OK);
     CHECKF(ken_model_decode(c, toks, n, true, &err) == KEN_OK, "%s", err.msg);
     int64_t rows;
@@ -231,8 +231,12 @@ static void check_decoder(const spec *s, const char *file) {
     ken_status st = load(tpath(file), &g, &m, &err);
     CHECKF(st == KEN_OK, "%s: %s", file, err.msg);
     if (st) return;
-    const int n = 12, V = (int)m->n_vocab;
-    int32_t toks[12] = {1, 5, 9, 3, 49, 0, 7, 7, 7, 22, 31, 2};
+    /* more tokens than a feed-forward block (KEN_MODEL_FFN_BLOCK): one batch
+     * runs the FFN in two blocks */
+    enum { n = 300 };
+    const int V = (int)m->n_vocab;
+    int32_t toks[n] = {1, 5, 9, 3, 49, 0, 7, 7, 7, 22, 31, 2};
+    for (int t = 12; t < n; t++) toks[t] = (t * 37 + 11) % V;
     float *a = malloc(sizeof(float) * n * V), *b = malloc(sizeof(float) * n * V);
     float *c2 = malloc(sizeof(float) * n * V);
     decode_all(m, toks, n, 1, 0, a);           /* one batch */
@@ -242,7 +246,7 @@ static void check_decoder(const spec *s, const char *file) {
     CHECKF(memcmp(c2, a, sizeof(float) * n * V) == 0, "%s: threads change results", file);
     /* token by token equals the batch */
     ken_model_ctx *c = NULL;
-    ken_model_ctx_params p = {.n_ctx = 64};
+    ken_model_ctx_params p = {.n_ctx = 320};
     REQUIRE(ken_model_ctx_new(m, &p, &c, &err) == KEN_OK);
     double worst = 0;
     for (int t = 0; t < n; t++) {
