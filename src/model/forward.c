@@ -207,17 +207,30 @@ static void kv_store(ken_model_ctx *c, int64_t layer, int64_t n, int64_t pos0) {
 
 /* ------------------------------------------------------------ decoder */
 
-static ken_status decoder_layer(ken_model_ctx *c, int64_t il, int64_t n, int64_t pos0) {
+/* The decoder's per-token passes between the products, spread over the
+ * threads (each row on its own: the same values for any thread count). */
+typedef enum { DEC_NORM1, DEC_QK, DEC_RES_NORM2, DEC_SWIGLU, DEC_RES } dec_pass;
+
+typedef struct {
+    ken_model_ctx *c;
+    const ken_model_layer *L;
+    int64_t t0;                 /* first row of the pass (an FFN block's for SWIGLU) */
+    dec_pass which;
+} dec_rows_job;
+
+static void dec_rows_worker(void *ctx, int64_t r, int ith) {
+    (void)ith;
+    const dec_rows_job *J = ctx;
+    const int64_t t = J->t0 + r;      /* r: the row within the pass */
+    ken_model_ctx *c = J->c;
     const ken_model *m = c->m;
-    const ken_model_layer *L = &m->layers[il];
+    const ken_model_layer *L = J->L;
     const int64_t E = m->n_embd, hd = m->head_dim, nq = m->n_head * hd, nkv = m->n_head_kv * hd;
-    ken_status st;
-    for (int64_t t = 0; t < n; t++) ken_model_rmsnorm(c->x + t * E, L->norm1, m->eps, c->h + t * E, E);
-    if ((st = linear(c, &L->q, il, KEN_LORA_Q, c->h, n, c->q)) ||
-        (st = linear(c, &L->k, il, KEN_LORA_K, c->h, n, c->k)) ||
-        (st = linear(c, &L->v, il, KEN_LORA_V, c->h, n, c->v)))
-        return st;
-    for (int64_t t = 0; t < n; t++) {
+    switch (J->which) {
+    case DEC_NORM1:
+        ken_model_rmsnorm(c->x + t * E, L->norm1, m->eps, c->h + t * E, E);
+        break;
+    case DEC_QK:
         if (L->q_norm) {
             for (int64_t h = 0; h < m->n_head; h++) {
                 float *p = c->q + t * nq + h * hd;
@@ -230,14 +243,47 @@ static ken_status decoder_layer(ken_model_ctx *c, int64_t il, int64_t n, int64_t
         }
         rope_apply(m, c->q + t * nq, m->n_head, c->rope_cs + t * m->n_rot);
         rope_apply(m, c->k + t * nkv, m->n_head_kv, c->rope_cs + t * m->n_rot);
+        break;
+    case DEC_RES_NORM2:
+        for (int64_t i = 0; i < E; i++) c->x[t * E + i] += c->y[t * E + i];
+        ken_model_rmsnorm(c->x + t * E, L->norm2, m->eps, c->h + t * E, E);
+        break;
+    case DEC_SWIGLU: {
+        float *g = c->g + r * m->n_ff;
+        const float *u = c->u + r * m->n_ff;
+        for (int64_t i = 0; i < m->n_ff; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+        break;
     }
+    case DEC_RES:
+        for (int64_t i = 0; i < E; i++) c->x[t * E + i] += c->y[t * E + i];
+        break;
+    }
+}
+
+/* Runs pass `which` on rows [t0, t0 + n). */
+static void dec_rows(ken_model_ctx *c, const ken_model_layer *L, dec_pass which, int64_t t0,
+                     int64_t n) {
+    dec_rows_job J = {.c = c, .L = L, .t0 = t0, .which = which};
+    ken_model_parallel(c, n, dec_rows_worker, &J);
+}
+
+static ken_status decoder_layer(ken_model_ctx *c, int64_t il, int64_t n, int64_t pos0) {
+    const ken_model *m = c->m;
+    const ken_model_layer *L = &m->layers[il];
+    const int64_t E = m->n_embd;
+    ken_status st;
+    dec_rows(c, L, DEC_NORM1, 0, n);
+    if ((st = linear(c, &L->q, il, KEN_LORA_Q, c->h, n, c->q)) ||
+        (st = linear(c, &L->k, il, KEN_LORA_K, c->h, n, c->k)) ||
+        (st = linear(c, &L->v, il, KEN_LORA_V, c->h, n, c->v)))
+        return st;
+    dec_rows(c, L, DEC_QK, 0, n);
     kv_store(c, il, n, pos0);
     pthread_once(&f16_once, f16_init);
     attn_job J = {.c = c, .layer = il, .n = n, .pos0 = pos0};
     ken_model_parallel(c, n * m->n_head, attn_worker, &J);
     if ((st = linear(c, &L->o, il, KEN_LORA_O, c->att, n, c->y))) return st;
-    for (int64_t i = 0; i < n * E; i++) c->x[i] += c->y[i];
-    for (int64_t t = 0; t < n; t++) ken_model_rmsnorm(c->x + t * E, L->norm2, m->eps, c->h + t * E, E);
+    dec_rows(c, L, DEC_RES_NORM2, 0, n);
     /* the FFN by blocks of tokens: each token's rows are computed on their
      * own, so blocks change no result, and g, u stay one block in size */
     for (int64_t t0 = 0; t0 < n; t0 += KEN_MODEL_FFN_BLOCK) {
@@ -245,13 +291,10 @@ static ken_status decoder_layer(ken_model_ctx *c, int64_t il, int64_t n, int64_t
         if ((st = linear(c, &L->gate, il, KEN_LORA_GATE, c->h + t0 * E, nt, c->g)) ||
             (st = linear(c, &L->up, il, KEN_LORA_UP, c->h + t0 * E, nt, c->u)))
             return st;
-        for (int64_t i = 0; i < nt * m->n_ff; i++) {
-            const float g = c->g[i];
-            c->g[i] = g / (1.0f + expf(-g)) * c->u[i];
-        }
+        dec_rows(c, L, DEC_SWIGLU, t0, nt);
         if ((st = linear(c, &L->down, il, KEN_LORA_DOWN, c->g, nt, c->y + t0 * E))) return st;
     }
-    for (int64_t i = 0; i < n * E; i++) c->x[i] += c->y[i];
+    dec_rows(c, L, DEC_RES, 0, n);
     return KEN_OK;
 }
 
