@@ -16,6 +16,15 @@ static ken_status alloc_f(float **p, int64_t rows, int64_t width) {
     return *p ? KEN_OK : KEN_ERR_NOMEM;
 }
 
+/* Whether nn's level in use has the F32 GEMM of the batch attention. */
+static bool f32_gemm_available(void) {
+    float w = 0, x = 0, y = 0;
+    float *scr = malloc((size_t)ken_nn_gemm_f32_scratch(1, 1) * sizeof(float) + 64);
+    bool ok = scr && ken_nn_gemm_f32_rows(&w, 1, 1, &x, 1, 1, 1, &y, 1, scr);
+    free(scr);
+    return ok;
+}
+
 static ken_status alloc_scratch(ken_model_ctx *c, ken_err *err) {
     const ken_model *m = c->m;
     int64_t nb = c->n_batch, E = m->n_embd;
@@ -44,6 +53,13 @@ static ken_status alloc_scratch(ken_model_ctx *c, ken_err *err) {
     if (ken_model_is_encoder(m) &&
         (st = alloc_f(&c->attn_ws, c->n_threads, ken_model_attn_ws_floats(m, nb))))
         return ken_err_set(err, st, "cannot allocate attention scratch");
+    /* decoders: the batch attention on the GEMM when nn has one and the
+     * context is not huge (else per (token, head), no scratch) */
+    if (!ken_model_is_encoder(m) && nb >= 16 && f32_gemm_available()) {
+        int64_t w = ken_model_dec_attn_ws_floats(m, c->n_ctx);
+        if (w <= ((int64_t)1 << 24) && (st = alloc_f(&c->attn_ws, c->n_threads, w)))
+            return ken_err_set(err, st, "cannot allocate attention scratch");
+    }
     if (m->n_rot > 0 && (st = alloc_f(&c->rope_cs, nb, m->n_rot)))
         return ken_err_set(err, st, "cannot allocate RoPE scratch");
     return KEN_OK;

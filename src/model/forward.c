@@ -205,6 +205,60 @@ static void kv_store(ken_model_ctx *c, int64_t layer, int64_t n, int64_t pos0) {
     }
 }
 
+/* The decoder's attention over a batch on the same GEMM: per head, the
+ * group's keys and values up to the last position widened to F32 (an F16
+ * cache: q rounded to F16 and the probabilities too, as attn_one does),
+ * queries in blocks of ATTN_QB, causal rows softmaxed over their prefix and
+ * zero beyond it. */
+int64_t ken_model_dec_attn_ws_floats(const ken_model *m, int64_t n_ctx) {
+    const int64_t hd = m->head_dim;
+    const int64_t a = ken_nn_gemm_f32_scratch(n_ctx, hd), b = ken_nn_gemm_f32_scratch(hd, n_ctx);
+    return (a > b ? a : b) + ATTN_QB * n_ctx + 2 * n_ctx * hd + ATTN_QB * hd;
+}
+
+static void dec_attn_head_worker(void *ctx, int64_t h, int ith) {
+    const attn_job *J = ctx;
+    ken_model_ctx *c = J->c;
+    const ken_model *m = c->m;
+    const int64_t hd = m->head_dim, n = J->n, nq = m->n_head * hd, nkv = m->n_head_kv * hd;
+    const int64_t g = h / (m->n_head / m->n_head_kv), nk = J->pos0 + n;
+    const float scale = 1.0f / sqrtf((float)hd);
+    const int64_t a = ken_nn_gemm_f32_scratch(c->n_ctx, hd), b = ken_nn_gemm_f32_scratch(hd, c->n_ctx);
+    float *ws = c->attn_ws + (int64_t)ith * ken_model_dec_attn_ws_floats(m, c->n_ctx);
+    float *sc = ws + (a > b ? a : b), *kf = sc + ATTN_QB * c->n_ctx, *vf = kf + c->n_ctx * hd;
+    float *qf = vf + c->n_ctx * hd;
+    const kv_rows K = kv_of(J, false, g), V = kv_of(J, true, g);
+    for (int64_t j = 0; j < nk; j++)
+        for (int64_t d = 0; d < hd; d++) {
+            kf[j * hd + d] = K.h ? f16_table[K.h[j * nkv + d]] : K.f[j * nkv + d];
+            vf[j * hd + d] = V.h ? f16_table[V.h[j * nkv + d]] : V.f[j * nkv + d];
+        }
+    for (int64_t t0 = 0; t0 < n; t0 += ATTN_QB) {
+        const int64_t nt = n - t0 < ATTN_QB ? n - t0 : ATTN_QB, nkb = J->pos0 + t0 + nt;
+        for (int64_t t = 0; t < nt; t++)
+            for (int64_t d = 0; d < hd; d++) {
+                const float x = c->q[(t0 + t) * nq + h * hd + d];
+                qf[t * hd + d] = K.h ? round_f16(x) : x;
+            }
+        if (!ken_nn_gemm_f32_rows(kf, hd, nkb, qf, hd, nt, hd, sc, nkb, ws)) {
+            for (int64_t t = t0; t < n; t++) attn_one(J, t, h, c->scores + (int64_t)ith * c->n_ctx);
+            return;
+        }
+        for (int64_t t = 0; t < nt; t++) {
+            float *row = sc + t * nkb;
+            const int64_t len = m->causal ? J->pos0 + t0 + t + 1 : nkb;
+            if (!ken_nn_softmax_f32(row, len, scale)) {
+                for (int64_t j = 0; j < len; j++) row[j] *= scale;
+                ken_model_softmax(row, len);
+            }
+            if (V.h)
+                for (int64_t j = 0; j < len; j++) row[j] = round_f16(row[j]);
+            for (int64_t j = len; j < nkb; j++) row[j] = 0.0f;
+        }
+        ken_nn_gemm_f32_cols(vf, hd, hd, sc, nkb, nt, nkb, c->att + t0 * nq + h * hd, nq, ws);
+    }
+}
+
 /* ------------------------------------------------------------ decoder */
 
 /* The decoder's per-token passes between the products, spread over the
@@ -281,7 +335,10 @@ static ken_status decoder_layer(ken_model_ctx *c, int64_t il, int64_t n, int64_t
     kv_store(c, il, n, pos0);
     pthread_once(&f16_once, f16_init);
     attn_job J = {.c = c, .layer = il, .n = n, .pos0 = pos0};
-    ken_model_parallel(c, n * m->n_head, attn_worker, &J);
+    if (c->attn_ws && n >= 16)   /* a batch: per head on the GEMM */
+        ken_model_parallel(c, m->n_head, dec_attn_head_worker, &J);
+    else
+        ken_model_parallel(c, n * m->n_head, attn_worker, &J);
     if ((st = linear(c, &L->o, il, KEN_LORA_O, c->att, n, c->y))) return st;
     dec_rows(c, L, DEC_RES_NORM2, 0, n);
     /* the FFN by blocks of tokens: each token's rows are computed on their

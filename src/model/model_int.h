@@ -26,7 +26,8 @@ struct ken_model_ctx {
      * is n_embd wide */
     float *x, *h, *q, *k, *v, *att, *g, *u, *y;
     float *scores;             /* [n_threads][n_ctx] attention rows */
-    float *attn_ws;            /* encoders: [n_threads][ken_model_attn_ws_floats] */
+    float *attn_ws;            /* [n_threads][ken_model_attn_ws_floats] (encoders) or
+                                  [ken_model_dec_attn_ws_floats] (decoders; may be NULL) */
     float *rope_cs;            /* [n_batch][n_rot] cos/sin pairs */
 
     /* LoRA */
@@ -58,6 +59,7 @@ ken_status ken_model_matmul(ken_model_ctx *c, const ken_nn_mat *w, const float *
 /* Per-thread scratch of the encoder's attention on the batch GEMM (packed
  * keys or values and a block of score rows) for batches of n_batch. */
 int64_t ken_model_attn_ws_floats(const ken_model *m, int64_t n_batch);
+int64_t ken_model_dec_attn_ws_floats(const ken_model *m, int64_t n_ctx);
 /* Runs fn(ctx, chunk, ith) for every chunk in [0, n_chunks) on the
  * context's threads (ith = the thread's index, for per-thread scratch). */
 void ken_model_parallel(ken_model_ctx *c, int64_t n_chunks, void (*fn)(void *, int64_t, int),
