@@ -32,6 +32,19 @@ typedef void (*test_fn)(void);
     if (test_checks_ == 0) { fprintf(stderr, "no checks ran\n"); return 1; } \
     return test_failures_ ? 1 : 0; }
 
+/* Deterministic test data: a 64-bit LCG (Knuth's MMIX constants; the top
+ * 53 bits used) and an approximately normal float (Irwin-Hall, 12 draws). */
+#include <stdint.h>
+static inline uint64_t test_rng_next(uint64_t *state) {
+    *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return *state >> 11;
+}
+static inline float test_rng_normal(uint64_t *state) {
+    double s = 0;
+    for (int i = 0; i < 12; i++) s += (double)test_rng_next(state) * 0x1p-53;
+    return (float)(s - 6);
+}
+
 /* The fixtures folder: $KEN_FIXTURES, else ../shared/fixtures beside the
  * source tree. Missing fixtures fail the test when CI=true and skip (exit 77,
  * which ctest reports as skipped, never as passed) otherwise. */

@@ -14,14 +14,7 @@
 
 static uint64_t rng_state = 12345;
 
-static float rng_normal(void) {
-    double s = 0;   /* Irwin-Hall: good enough for test data */
-    for (int i = 0; i < 12; i++) {
-        rng_state = rng_state * 6364136223846793005ULL + 1442695040888963407ULL;
-        s += (double)(rng_state >> 11) * 0x1p-53;
-    }
-    return (float)(s - 6);
-}
+static float rng_normal(void) { return test_rng_normal(&rng_state); }
 
 #define MAX_CHUNKS 64
 

@@ -15,16 +15,8 @@
 
 static uint64_t rng_state = 777;
 
-static uint64_t rng_next(void) {
-    rng_state = rng_state * 6364136223846793005ULL + 1442695040888963407ULL;
-    return rng_state >> 11;
-}
-
-static float rng_normal(void) {
-    double s = 0;
-    for (int i = 0; i < 12; i++) s += (double)rng_next() * 0x1p-53;
-    return (float)(s - 6);
-}
+static uint64_t rng_next(void) { return test_rng_next(&rng_state); }
+static float rng_normal(void) { return test_rng_normal(&rng_state); }
 
 enum { VAL_NORMAL, VAL_BYTES, VAL_HUGE, VAL_TINY, VAL_COUNT };
 
