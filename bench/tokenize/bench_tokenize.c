@@ -9,6 +9,12 @@
  * are printed; rates use CPU time (the machine may be shared).
  *
  *   bench_tokenize [--runs N] [--mb M] [--text FILE] VOCAB.gguf...
+ *   bench_tokenize [--mb M] --write DIR      the corpora as files, for a
+ *       same-run comparison (bench/tokenize/anchor.sh): DIR/english.txt,
+ *       DIR/english-256k.txt, DIR/code.txt
+ *   bench_tokenize --cases FILE VOCAB.gguf   FILE holds strings separated
+ *       by "\n__ggml_vocab_test__\n" (llama.cpp's .inp format); prints one
+ *       line of ids per string (the .out format), for anchor.sh's diff
  */
 #include "ken_tok.h"
 
@@ -81,6 +87,36 @@ static int english(buf *out, size_t target) {
     return rc;
 }
 
+static int write_file(const char *dir, const char *name, const char *p, size_t n) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    int rc = fwrite(p, 1, n, f) == n ? 0 : -1;
+    if (fclose(f)) rc = -1;
+    return rc;
+}
+
+/* One line of ids per test string, as llama.cpp's .out files. */
+static void print_cases(const ken_vocab *v, const buf *text) {
+    static const char SEP[] = "\n__ggml_vocab_test__\n";
+    const char *p = text->p, *end = text->p + text->n;
+    while (p < end) {
+        const char *s = strstr(p, SEP);
+        if (!s) break;
+        int32_t *ids = NULL;
+        size_t n = 0;
+        if (ken_tokenize(v, p, (size_t)(s - p), 0, 0, &ids, &n) != KEN_OK) {
+            printf("ERROR\n");
+        } else {
+            for (size_t i = 0; i < n; i++) printf(i ? " %d" : "%d", (int)ids[i]);
+            printf("\n");
+        }
+        ken_free(ids);
+        p = s + sizeof SEP - 1;
+    }
+}
+
 static double now_s(clockid_t clk) {
     struct timespec ts;
     clock_gettime(clk, &ts);
@@ -123,16 +159,20 @@ static void run(const ken_vocab *v, const char *vname, const char *cname, const 
 int main(int argc, char **argv) {
     int runs = 5;
     size_t mb = 5;
-    const char *text_file = NULL;
+    const char *text_file = NULL, *write_dir = NULL, *cases = NULL;
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--mb") && i + 1 < argc) mb = (size_t)atol(argv[++i]);
         else if (!strcmp(argv[i], "--text") && i + 1 < argc) text_file = argv[++i];
+        else if (!strcmp(argv[i], "--write") && i + 1 < argc) write_dir = argv[++i];
+        else if (!strcmp(argv[i], "--cases") && i + 1 < argc) text_file = cases = argv[++i];
         else break;
     }
-    if (i >= argc || runs < 1 || runs > 64 || mb < 1 || mb > 200) {
-        fprintf(stderr, "usage: bench_tokenize [--runs N<=64] [--mb M] [--text FILE] VOCAB.gguf...\n");
+    if ((i >= argc && !write_dir) || runs < 1 || runs > 64 || mb < 1 || mb > 200) {
+        fprintf(stderr, "usage: bench_tokenize [--runs N<=64] [--mb M] [--text FILE] VOCAB.gguf...\n"
+                        "       bench_tokenize [--mb M] --write DIR\n"
+                        "       bench_tokenize --cases FILE VOCAB.gguf...\n");
         return 1;
     }
     buf eng = { 0 }, code = { 0 };
@@ -148,6 +188,15 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
+    if (write_dir) {
+        int rc = write_file(write_dir, "english.txt", eng.p, eng.n) ||
+                 write_file(write_dir, "english-256k.txt", eng.p,
+                            KEN_TOK_MIN(eng.n, (size_t)256 << 10)) ||
+                 write_file(write_dir, "code.txt", code.p, code.n);
+        if (rc) fprintf(stderr, "bench_tokenize: cannot write the corpora to %s\n", write_dir);
+        free(eng.p), free(code.p);
+        return rc ? 2 : 0;
+    }
     for (; i < argc; i++) {
         ken_vocab *v = NULL;
         char *msg = NULL;
@@ -162,6 +211,11 @@ int main(int argc, char **argv) {
         char *dot = strstr(name, ".gguf");
         if (dot) *dot = 0;
         if (!strncmp(name, "ggml-vocab-", 11)) memmove(name, name + 11, strlen(name + 11) + 1);
+        if (cases) {
+            print_cases(v, &eng);
+            ken_vocab_free(v);
+            continue;
+        }
         run(v, name, text_file ? "file" : "english", &eng, runs);
         if (!text_file) {
             /* the licences once, no repetition (word caches start cold) */
