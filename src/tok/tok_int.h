@@ -113,6 +113,7 @@ typedef struct {
     uint8_t *label;            /* per edge */
     uint32_t *child;           /* per edge */
     uint32_t n_nodes;
+    uint32_t root[256];        /* the root's children by byte (0: none) */
 } tok_trie;
 
 struct ken_vocab {

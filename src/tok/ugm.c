@@ -45,8 +45,8 @@ static uint32_t trie_child(const tok_trie *t, uint32_t node, unsigned char c) {
 static size_t trie_path_len(const tok_trie *t, const char *s, size_t n) {
     uint32_t node = 0;
     size_t k = 0;
-    if (!t->n_nodes) return 0;
-    while (k < n && (node = trie_child(t, node, (unsigned char)s[k])) != 0) k++;
+    if (n == 0 || (node = t->root[(unsigned char)s[0]]) == 0) return 0;
+    for (k = 1; k < n && (node = trie_child(t, node, (unsigned char)s[k])) != 0;) k++;
     return k;
 }
 
@@ -110,6 +110,7 @@ static ken_status trie_build(const ken_vocab *v, uint16_t mask, tok_trie *t) {
     }
     t->first[n_nodes] = n_edges;
     t->n_nodes = n_nodes;
+    for (uint32_t e = t->first[0]; e < t->first[1]; e++) t->root[t->label[e]] = t->child[e];
 out:
     free(keys), free(range);
     if (st != KEN_OK) tok_trie_free(t);
@@ -285,7 +286,7 @@ static void viterbi(const ken_vocab *v, const char *t, size_t n, int32_t unk, be
         size_t cl = KEN_MIN(tok_utf8_len((unsigned char)t[i]), n - i);
         double base = b[i].score;
         bool single = false;
-        uint32_t node = tr->n_nodes ? trie_child(tr, 0, (unsigned char)t[i]) : 0;
+        uint32_t node = tr->root[(unsigned char)t[i]];
         for (size_t p = i + 1; node != 0; p++) {
             int32_t id = tr->value[node];
             if (id >= 0) {
