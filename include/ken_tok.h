@@ -1,7 +1,8 @@
 /* ken_tok.h: tokenizers of GGUF models, token for token identical to
  * llama.cpp: byte-level BPE (GPT-2 style, with the pre-tokenizer named by
- * tokenizer.ggml.pre), SentencePiece BPE (tokenizer.ggml.model = llama) and
- * WordPiece (bert).
+ * tokenizer.ggml.pre), SentencePiece BPE (tokenizer.ggml.model = llama),
+ * WordPiece (bert) and Unigram (t5: T5, XLM-RoBERTa; with SentencePiece's
+ * precompiled charsmap normalization).
  *
  * A ken_vocab is immutable after loading and may be shared by threads.
  * Memory the caller owns (ids, text, errmsg) is released with ken_free. */

@@ -1,5 +1,6 @@
 /* load.c: ken_tok_load, the order of llama.cpp's llama_vocab::load: model
- * type and its defaults, tokens, merges and pre-tokenizer, special ids and
+ * type and its defaults, tokens, merges and pre-tokenizer (or the Unigram
+ * charsmap and tries), special ids and
  * add_* flags from metadata, text-detected end-of-turn / FIM tokens (which
  * become control tokens), the special-token list for the partitioner and
  * the piece cache. */
@@ -24,6 +25,10 @@ static void set_defaults(ken_vocab *v) {
     case KEN_TOK_BPE:
         s->bos = 11, s->eos = 11;
         break;
+    case KEN_TOK_UGM:
+        s->eos = 1, s->unk = 2, s->pad = 0;
+        v->add_eos = true;
+        break;
     default:
         break;
     }
@@ -38,6 +43,7 @@ static ken_status read_type(ken_vocab *v, const ken_gguf *g, ken_err *err) {
     if (ken_gguf_str_eq(m, "llama")) v->type = KEN_TOK_SPM;
     else if (ken_gguf_str_eq(m, "bert")) v->type = KEN_TOK_WPM;
     else if (ken_gguf_str_eq(m, "gpt2")) v->type = KEN_TOK_BPE;
+    else if (ken_gguf_str_eq(m, "t5")) v->type = KEN_TOK_UGM;
     else
         return ken_err_set(err, KEN_ERR_UNSUPPORTED, "tokenizer: unsupported tokenizer model '%.*s'",
                            (int)KEN_MIN(m.n, 64), m.p);
@@ -74,12 +80,18 @@ static void read_special_ids(ken_vocab *v, const ken_gguf *g) {
     if (ken_gguf_get_bool(g, "tokenizer.ggml.add_bos_token", &b)) v->add_bos = b;
     if (ken_gguf_get_bool(g, "tokenizer.ggml.add_eos_token", &b)) v->add_eos = b;
     if (ken_gguf_get_bool(g, "tokenizer.ggml.add_sep_token", &b)) v->add_sep = b;
-    if (ken_gguf_get_bool(g, "tokenizer.ggml.add_space_prefix", &b)) v->add_space_prefix = b;
-    if (ken_gguf_get_bool(g, "tokenizer.ggml.remove_extra_whitespaces", &b)) v->remove_extra_ws = b;
     if (ken_gguf_get_bool(g, "tokenizer.ggml.normalizer.lowercase", &b)) v->wpm_lowercase = b;
     v->wpm_strip_accents = v->wpm_lowercase;
     if (ken_gguf_get_bool(g, "tokenizer.ggml.normalizer.strip_accents", &b))
         v->wpm_strip_accents = b;
+}
+
+/* The normalizer flags: read before the newline token is found (a Unigram
+ * vocab tokenizes "\n" with them, as llama.cpp does). */
+static void read_space_flags(ken_vocab *v, const ken_gguf *g) {
+    bool b;
+    if (ken_gguf_get_bool(g, "tokenizer.ggml.add_space_prefix", &b)) v->add_space_prefix = b;
+    if (ken_gguf_get_bool(g, "tokenizer.ggml.remove_extra_whitespaces", &b)) v->remove_extra_ws = b;
 }
 
 static bool text_in(const char *t, size_t n, const char *const *list) {
@@ -260,7 +272,8 @@ static ken_status find_newline(ken_vocab *v) {
         return KEN_OK;
     }
     tok_ids ids = { 0 };
-    ken_status st = tok_bpe_encode(v, "\n", 1, &ids);
+    ken_status st = v->type == KEN_TOK_UGM ? tok_ugm_encode(v, "\n", 1, &ids)
+                                           : tok_bpe_encode(v, "\n", 1, &ids);
     v->sp.nl = st == KEN_OK && ids.n ? ids.v[0] : v->sp.pad;
     free(ids.v);
     return st;
@@ -274,6 +287,8 @@ void ken_vocab_free(ken_vocab *v) {
     free(v->xmerge_rank), free(v->xmerge_len), free(v->xmerge_slots);
     free(v->special_ids), free(v->special_first2), free(v->special_by2);
     free(v->piece_arena), free(v->piece_off), free(v->spm_pairs);
+    tok_trie_free(&v->ugm_tokens), tok_trie_free(&v->ugm_user);
+    free(v->ugm_xcda), free(v->ugm_pool);
     free(v);
 }
 
@@ -289,10 +304,14 @@ ken_status ken_tok_load(const ken_gguf *g, ken_vocab **out, ken_err *err) {
         st = tok_load_merges(v, g, err);
         if (st == KEN_OK) st = tok_pretok_init(v, err);
     }
+    if (st == KEN_OK && v->type == KEN_TOK_UGM) st = tok_ugm_init(v, g, err);
     if (st == KEN_OK) {
         if (v->type == KEN_TOK_BPE) v->add_space_prefix = false;
+        read_space_flags(v, g);
         st = find_newline(v);
-        if (st != KEN_OK) ken_err_set(err, st, "tokenizer: cannot tokenize a newline");
+        if (st != KEN_OK)
+            ken_err_set(err, st, "tokenizer: cannot tokenize a newline%s",
+                        st == KEN_ERR_FORMAT ? ": precompiled charsmap index out of bounds" : "");
     }
     if (st == KEN_OK) {
         read_special_ids(v, g);

@@ -1,6 +1,6 @@
 /* tok_int.h: private to src/tok: the vocab structure, the Unicode helpers
  * that copy llama.cpp's character classes, and the per-algorithm entry
- * points (BPE, SentencePiece BPE, WordPiece). Nothing outside src/tok
+ * points (BPE, SentencePiece BPE, WordPiece, Unigram). Nothing outside src/tok
  * includes this file. */
 #ifndef KEN_TOK_INT_H
 #define KEN_TOK_INT_H
@@ -104,6 +104,18 @@ typedef struct { uint64_t key; int32_t rank; int32_t result; } tok_merge_slot;
 /* text -> id slot; tag = high hash bits, so most misses never touch the text */
 typedef struct { int32_t id; uint32_t tag; } tok_hslot;
 
+/* A byte trie (ugm.c): node k's edges are [first[k], first[k + 1]), their
+ * labels sorted; value[k] is the token ending at node k or -1; node 0 is
+ * the root. */
+typedef struct {
+    uint32_t *first;           /* n_nodes + 1 */
+    int32_t *value;            /* n_nodes */
+    uint8_t *label;            /* per edge */
+    uint32_t *child;           /* per edge */
+    uint32_t n_nodes;
+    uint32_t root[256];        /* the root's children by byte (0: none) */
+} tok_trie;
+
 struct ken_vocab {
     ken_tok_type type;
     char pre_name[64];
@@ -150,6 +162,15 @@ struct ken_vocab {
     uint64_t *spm_pairs;
     uint64_t spm_pairs_mask;
     bool spm_pair_max;         /* the pair UINT64_MAX (the empty marker) occurs */
+    /* Unigram: tries of the normal/user-defined/unused tokens and of the
+     * user-defined ones, the precompiled charsmap (XCDA units, string pool) */
+    tok_trie ugm_tokens, ugm_user;
+    uint32_t *ugm_xcda;
+    size_t ugm_xcda_n;
+    char *ugm_pool;
+    size_t ugm_pool_n;
+    float ugm_unk_score;       /* lowest normal score - 10 */
+    bool ugm_ws_suffix;        /* treat_whitespace_as_suffix (llama.cpp: always false) */
     /* token_to_piece(special = true) cache */
     char *piece_arena;
     uint32_t *piece_off;       /* n_tokens + 1 */
@@ -159,6 +180,9 @@ ken_status tok_load_merges(ken_vocab *v, const ken_gguf *g, ken_err *err);
 ken_status tok_load_tokens(ken_vocab *v, const ken_gguf *g, ken_err *err);
 ken_status tok_build_pieces(ken_vocab *v);
 ken_status tok_spm_build_pairs(ken_vocab *v);
+/* Unigram: the charsmap and the tries (right after tok_load_tokens). */
+ken_status tok_ugm_init(ken_vocab *v, const ken_gguf *g, ken_err *err);
+void tok_trie_free(tok_trie *t);
 /* Token id of text[0..n) or -1. */
 int32_t tok_vocab_find(const ken_vocab *v, const char *text, size_t n);
 static inline const char *tok_text(const ken_vocab *v, int32_t id, size_t *n) {
@@ -172,6 +196,8 @@ int32_t tok_byte_token(const ken_vocab *v, uint8_t b);
 ken_status tok_spm_encode(const ken_vocab *v, const char *text, size_t n, tok_ids *out);
 ken_status tok_bpe_encode(const ken_vocab *v, const char *text, size_t n, tok_ids *out);
 ken_status tok_wpm_encode(const ken_vocab *v, const char *text, size_t n, tok_ids *out);
+/* KEN_ERR_FORMAT: the vocab's charsmap indexes out of its bounds. */
+ken_status tok_ugm_encode(const ken_vocab *v, const char *text, size_t n, tok_ids *out);
 /* BPE merge lookup: rank of merging texts a|b (ids ia, ib or -1), or -1;
  * *result gets the id of the merged text (-1 when not a token). b must
  * follow a in memory (b == a + na). */

@@ -1,7 +1,8 @@
 /* tokenize.c: the top of llama.cpp's tokenizer: special-token partition
  * (tokenizer_st_partition), per-type assembly (BOS/EOS, SentencePiece's
- * space prefix and escaping, [CLS] ... [SEP]), pieces and detokenization
- * (including llama.cpp's clean-up of spaces before punctuation). */
+ * space prefix and escaping, [CLS] ... [SEP], Unigram per fragment),
+ * pieces and detokenization (including llama.cpp's clean-up of spaces
+ * before punctuation). */
 #include "tok/tok_int.h"
 
 #include <stdlib.h>
@@ -136,6 +137,8 @@ static ken_status assemble(const ken_vocab *v, const char *t, const frags *fr, b
             st = spm_fragment(v, t + x.off, x.len, v->add_space_prefix && prev_special, &buf, out);
         else if (v->type == KEN_TOK_BPE)
             st = tok_bpe_encode(v, t + x.off, x.len, out);
+        else if (v->type == KEN_TOK_UGM)
+            st = tok_ugm_encode(v, t + x.off, x.len, out);
         else
             st = tok_wpm_encode(v, t + x.off, x.len, out);
         prev_special = false;
@@ -166,7 +169,10 @@ ken_status ken_tok_tokenize(const ken_vocab *v, const char *text, size_t len, bo
     if (st != KEN_OK) {
         free(out.v);
         return ken_err_set(err, st, "tokenize: %s", st == KEN_ERR_INVALID
-                           ? "the vocab has no BOS/SEP token to add" : ken_status_str(st));
+                           ? "the vocab has no BOS/SEP token to add"
+                           : st == KEN_ERR_FORMAT
+                           ? "the vocab's precompiled charsmap indexes out of its bounds"
+                           : ken_status_str(st));
     }
     if (out.n == 0) free(out.v), out.v = NULL;
     *ids = out.v, *n = out.n;
