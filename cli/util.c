@@ -73,8 +73,9 @@ void cli_jstr(const char *s) {
             continue;
         }
         if (c < 0x80) { putchar((int)c); p++; continue; }
-        /* Copy a valid multi-byte sequence, else U+FFFD for this byte. */
-        int len = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 0;
+        /* Copy a valid multi-byte sequence, else U+FFFD for this byte. Lead
+         * bytes are C2-DF, E0-EF and F0-F4; C0, C1 and F5-FF never lead one. */
+        int len = c >= 0xF5 ? 0 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
         bool ok = len > 0;
         for (int i = 1; ok && i < len; i++) ok = (p[i] & 0xC0) == 0x80;
         if (ok && len == 3 && ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] >= 0xA0))) ok = false;

@@ -243,7 +243,7 @@ static ken_status rm3_expand(ken_retrieve_hits *h) {
             c.v[j].p += pd * c.v[j].tf / (double)c.doc_len;
     }
     if (c.st != KEN_OK) { free(c.v); return c.st; }
-    qsort(c.v, c.n, sizeof *c.v, cmp_prf);
+    if (c.n > 1) qsort(c.v, c.n, sizeof *c.v, cmp_prf);   /* c.v is NULL when no term counted */
     ken_retrieve_query *q = &h->query;
     size_t n_orig = q->n;
     double total = 0;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # search_ask_eval.sh: `ken search`, `ken ask` and `ken eval retrieval` end to end
 # on the test collection in tests/data/retrieval: search --json fields and
-# filters, hostile queries (exit 0 or 1, never 3 or a crash), every citation of
+# filters, hostile queries to search (plain, --docs --prf) and ask (exit 0 with
+# strictly valid UTF-8 JSON or 1, never 3 or a crash), every citation of
 # every answer read back with `ken show --json --text` (the span holds the
 # sentence verbatim), "nothing found" for questions the corpus cannot answer,
 # and the eval metrics checked against an independent computation from the run.
@@ -78,18 +79,22 @@ r = random.Random(7)
 print("".join(r.choice("ab \"*()^:-+{}NEAROR\\x27\\\\") for _ in range(10000)))')
 hostile=('"' '"""' 'fox*' '*' 'NEAR(' 'NEAR(bees honey, 2)' 'AND OR NOT' 'bees AND' '^bees'
          'title:bees' '{title text}: bees' '((bees' 'bees))' 'the of and a' '-bees' '+bees'
-         "'; DROP TABLE chunks; --" $'\xff\xfe\xfd' $'\xc3' "$noise" ' ' '')
+         "'; DROP TABLE chunks; --" $'\xff\xfe\xfd' $'\xc3' "$noise" ' ' ''
+         $'\xf8\x88\x80 bees' $'\xfa\xb6\xa8' $'\xf5\x80\x80\x80' $'\xed\xa0\x80')
 for q in "${hostile[@]}"; do
-    set +e
-    ken search --json -- "$q" >"$tmp/h.json" 2>"$tmp/h.err"
-    rc=$?
-    set -e
-    case $rc in
-    0) python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$tmp/h.json" ||
-           fail "invalid JSON for query '${q:0:40}'" ;;
-    1) grep -q "ken" "$tmp/h.err" || fail "usage error without a message for '${q:0:40}'" ;;
-    *) fail "query '${q:0:40}' exited $rc: $(cat "$tmp/h.err")" ;;
-    esac
+    for cmd in "search --json" "search --json --docs --prf -k 20" "ask --json"; do
+        set +e
+        # shellcheck disable=SC2086
+        ken $cmd -- "$q" >"$tmp/h.json" 2>"$tmp/h.err"
+        rc=$?
+        set -e
+        case $rc in
+        0) python3 -c 'import json,sys; json.load(open(sys.argv[1], encoding="utf-8"))' \
+               "$tmp/h.json" || fail "$cmd: invalid JSON for query '${q:0:40}'" ;;
+        1) grep -q "ken" "$tmp/h.err" || fail "$cmd: usage error without a message for '${q:0:40}'" ;;
+        *) fail "$cmd: query '${q:0:40}' exited $rc: $(cat "$tmp/h.err")" ;;
+        esac
+    done
 done
 big=$(python3 -c 'print("word " * 14000)')
 set +e

@@ -247,5 +247,32 @@ static void test_harness(void) {
     ken_eval_qrels_free(&r);
 }
 
+/* trec_eval (9.x) averages over every query that has a line in the qrels,
+ * including one whose judgments are all 0: it counts, with 0 everywhere. A
+ * query with no line at all is skipped. */
+static void test_harness_zero_judged(void) {
+    const char *qs = "{\"_id\":\"q1\",\"text\":\"first\"}\n{\"_id\":\"q4\",\"text\":\"first\"}\n"
+                     "{\"_id\":\"q5\",\"text\":\"first\"}\n";
+    const char *qr = "query-id\tcorpus-id\tscore\nq1\td2\t1\nq4\td1\t0\nq4\td2\t0\n";
+    ken_eval_queries q;
+    ken_qrels r;
+    ken_err err = {{0}};
+    REQUIRE(ken_eval_parse_queries(qs, strlen(qs), &q, &err) == KEN_OK);
+    REQUIRE(ken_eval_parse_qrels(qr, strlen(qr), &r, &err) == KEN_OK);
+    ken_eval_opts o = {.k = 10};
+    ken_eval_result res;
+    int calls = 0;
+    REQUIRE(ken_eval_run(&q, &r, fake_search, &calls, &o, NULL, NULL, &res, &err) == KEN_OK);
+    CHECK_EQ_INT(res.n_queries, 2);
+    CHECK_EQ_INT(res.n_skipped, 1);
+    NEAR(res.mean.mrr10, 0.5 / 2);
+    NEAR(res.mean.recall100, 1.0 / 2);
+    NEAR(res.mean.map100, 0.5 / 2);
+    NEAR(res.mean.ndcg10, (1 / log2(3.0)) / 2);
+    ken_eval_queries_free(&q);
+    ken_eval_qrels_free(&r);
+}
+
 TEST_MAIN(test_graded, test_ties, test_no_relevant, test_missing_judgments, test_cuts,
-          test_duplicates, test_queries, test_qrels, test_trec, test_harness)
+          test_duplicates, test_queries, test_qrels, test_trec, test_harness,
+          test_harness_zero_judged)

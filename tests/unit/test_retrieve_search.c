@@ -172,6 +172,16 @@ static void test_prf(void) {
     CHECK_EQ_STR(h.query.term[0], "fox");
     for (size_t i = 0; i < h.query.n; i++) CHECK(h.query.weight[i] > 0 && h.query.weight[i] <= 1);
     ken_retrieve_hits_free(&h);
+    /* Feedback passages without a single usable term (stop words, digits,
+     * short words): the query stays as it was (found by fuzz_retrieve_search:
+     * an empty term list went to qsort as NULL). */
+    const char *e[] = {"The of and a; 42 to it."};
+    put("c3", "E", "/stop/e.txt", "", "text/plain", NULL, e, 1);
+    o.collection = "c3";
+    CHECK(search("the of", &o, &h) == 1);
+    CHECK_EQ_INT(h.query.n, 2);
+    for (size_t i = 0; i < h.query.n; i++) CHECK(h.query.weight[i] == 1);
+    ken_retrieve_hits_free(&h);
 }
 
 static void test_hostile(void) {
