@@ -23,6 +23,7 @@ printf '\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x02\0' > "$d/elf.txt"
 printf '%%PDF-1.4\n1 0 obj\n<< /Type /Catalog' > "$d/truncated.pdf" # truncated PDF
 head -c 2000 /dev/urandom | sed 's/^/%PDF-1.7 /' > "$d/corrupt.pdf"
 printf 'caf\xe9 cr\xe8me \xff\xfe broken utf-8\n' > "$d/latin1.txt"   # not UTF-8: read as Latin-1
+printf 'K\xc3\xb6ln, caf\xc3\xa9 \xff and a cut \xe2\x82' > "$d/damaged.txt"     # UTF-8 with invalid bytes
 { printf '{"_id":"a","title":"A","text":"first good line"}\n'
   printf '{"_id":"b","text": broken json}\n'
   printf '{"_id":"c","title":"C","text":"third good line"}\n'
@@ -53,11 +54,13 @@ cat "$tmp/out"; cat "$tmp/err"
 for f in empty.txt random.bin.txt elf.txt truncated.pdf corrupt.pdf dangling.txt unreadable.txt truncated.txt.gz deep.json; do
   grep -q "$f" "$tmp/err" || { echo "no message naming $f"; exit 1; }
 done
+grep -q "damaged.txt: invalid UTF-8: 3 byte(s) replaced by U+FFFD" "$tmp/err" ||
+  { echo "no message for the invalid UTF-8 in damaged.txt"; exit 1; }
 grep -q "line 2" "$tmp/err" || { echo "broken JSONL line 2 not reported"; exit 1; }
 grep -q "line 4" "$tmp/err" || { echo "broken JSONL line 4 not reported"; exit 1; }
 
 ken ls --json > "$tmp/ls.json"
-for want in good.txt good.md latin1.txt deep.html longline.txt nospace.txt; do
+for want in good.txt good.md latin1.txt damaged.txt deep.html longline.txt nospace.txt; do
   grep -q "$want" "$tmp/ls.json" || { echo "$want was not ingested"; exit 1; }
 done
 for id in '"ext_id":"a"' '"ext_id":"c"' '"ext_id":"e"'; do
@@ -66,6 +69,9 @@ done
 if grep -q '"ext_id":"b"' "$tmp/ls.json"; then echo "broken line ingested"; exit 1; fi
 # Latin-1 was converted to UTF-8.
 ken show --json --text "$(cd "$d" && pwd -P)/latin1.txt" | grep -q 'café crème' || { echo "latin1 not converted"; exit 1; }
+# Damaged UTF-8 stayed UTF-8 (not read as Latin-1), invalid bytes as U+FFFD.
+ken show --json --text "$(cd "$d" && pwd -P)/damaged.txt" | grep -q 'Köln, café � and a cut ��' ||
+  { echo "damaged UTF-8 not repaired"; exit 1; }
 # The long line was split into bounded chunks.
 chunks=$(ken show --json "$(cd "$d" && pwd -P)/longline.txt" | grep -o '"ordinal"' | wc -l)
 [ "$chunks" -gt 100 ] || { echo "50 MB line gave only $chunks chunks"; exit 1; }
