@@ -76,6 +76,30 @@ ken show --json --text "$(cd "$d" && pwd -P)/damaged.txt" | grep -q 'KÃ¶ln, cafÃ
 chunks=$(ken show --json "$(cd "$d" && pwd -P)/longline.txt" | grep -o '"ordinal"' | wc -l)
 [ "$chunks" -gt 100 ] || { echo "50 MB line gave only $chunks chunks"; exit 1; }
 
+# A file without read permission. As root the batch above cannot show it
+# (root reads any file: /proc/1/mem stood in for it), so when setpriv(1) is
+# there the same case runs again as the unprivileged user nobody.
+if [ "$(id -u)" -eq 0 ] && command -v setpriv > /dev/null && id nobody > /dev/null 2>&1; then
+  chmod 755 "$tmp"
+  u="$tmp/asuser"
+  mkdir -p "$u/in"
+  printf 'A readable file about larks.\n' > "$u/in/ok.txt"
+  printf 'secret\n' > "$u/in/locked.txt"
+  chmod 000 "$u/in/locked.txt"
+  chown -R nobody "$u"
+  set +e
+  (cd "$u" && setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups \
+     "$KEN_BIN" --db "$u/kb.db" add "$u/in") > "$tmp/out3" 2> "$tmp/err3"
+  rc=$?
+  set -e
+  cat "$tmp/out3" "$tmp/err3"
+  [ "$rc" -eq 2 ] || { echo "unreadable file as nobody: exit $rc, not 2"; exit 1; }
+  grep -q "locked.txt: .*Permission denied" "$tmp/err3" || { echo "no message naming locked.txt"; exit 1; }
+  grep -q "^added 1, .* skipped 1," "$tmp/out3" || { echo "the readable file was not added"; exit 1; }
+else
+  echo "note: the unreadable-file case ran as $(id -un) with /proc/1/mem or chmod 000 only"
+fi
+
 # Usage errors exit 1; missing things exit 2.
 set +e
 ken add > /dev/null 2>&1; [ $? -eq 1 ] || { echo "add without paths should exit 1"; exit 1; }
