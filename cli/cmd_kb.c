@@ -206,7 +206,10 @@ static int add_or_sync(int argc, char **argv, bool sync) {
             }
             o.batch_files = (uint32_t)v;
         } else if (!strcmp(a, "--overlap") && has) {
-            if ((v = num_arg(a, argv[++i])) < 0 || v > 100000) goto out;
+            if ((v = num_arg(a, argv[++i])) < 0 || v > 100000) {
+                if (v > 100000) fprintf(stderr, "ken: --overlap must be 0..100000\n");
+                goto out;
+            }
             o.overlap_words = v == 0 ? UINT32_MAX : (uint32_t)v;
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "ken: unknown or incomplete option '%s'\n%s", a,
@@ -254,8 +257,9 @@ int cmd_sync(int argc, char **argv) { return add_or_sync(argc, argv, true); }
 
 static const char rm_usage[] =
     "usage: ken rm [--json] REF...\n"
-    "Removes documents. REF is a document id, an external id, a uri, or a folder\n"
-    "path ending in / (every document from files under it).\n";
+    "Removes documents. REF is a document id, an external id, a uri (a file's path,\n"
+    "relative or not), or a folder path ending in / (every document from files\n"
+    "under it).\n";
 
 int cmd_rm(int argc, char **argv) {
     bool json = false;

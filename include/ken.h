@@ -137,8 +137,9 @@ ken_status ken_kb_add_buffer(ken_kb *kb, const char *name, const void *data, siz
 ken_status ken_kb_sync(ken_kb *kb, const char *dir, const ken_add_opts *opts,
                        ken_add_stats *stats);
 
-/* Removes a document by numeric id, external id or uri (or every document
- * under a path prefix when ref ends with '/'). stats->removed counts them;
+/* Removes a document by numeric id, external id or uri, or the path of an
+ * added file relative to the working folder (or every document under a
+ * path prefix when ref ends with '/'). stats->removed counts them;
  * nothing matched -> KEN_ERR_NOTFOUND. */
 ken_status ken_kb_remove(ken_kb *kb, const char *ref, ken_add_stats *stats);
 
@@ -234,7 +235,8 @@ typedef struct {
 
 ken_status ken_kb_list(ken_kb *kb, const ken_list_opts *opts, ken_doc_fn fn, void *ud);
 
-/* A document by ref (id, external id or uri); text is its normalized text.
+/* A document by ref (id, external id or uri, or the path of an added file
+ * relative to the working folder); text is its normalized text.
  * The callback form keeps ownership with the library. */
 typedef int (*ken_doc_text_fn)(void *ud, const ken_doc_info *doc, const char *text,
                                size_t text_len);

@@ -8,7 +8,7 @@ set -euo pipefail
 build_pkgs=(build-essential cmake pkg-config libsqlite3-dev libutf8proc-dev libpcre2-dev
             libmd4c-dev libxml2-dev libpoppler-glib-dev libmagic-dev zlib1g-dev
             libmicrohttpd-dev libcurl4-openssl-dev libedit-dev)
-test_pkgs=(clang libclang-rt-14-dev sqlite3 poppler-utils curl python3 chromium
+test_pkgs=(clang libclang-rt-14-dev sqlite3 curl python3 chromium
            gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libutf8proc-dev:arm64)
 bench_pkgs=(libhnswlib-dev g++)
 want=("${build_pkgs[@]}")

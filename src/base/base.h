@@ -97,11 +97,21 @@ ken_status ken_utf8_put(ken_buf *b, int32_t cp);
 
 /* Text decoding for ingestion: turns raw bytes into valid UTF-8.
  * UTF-8 (with or without BOM) stays; UTF-16LE/BE with BOM are converted;
- * otherwise, if the bytes are not valid UTF-8, they are read as Latin-1
- * (Windows-1252 printable range) when they look like text. Returns
- * KEN_ERR_FORMAT when the data is binary (NUL bytes or many control
- * characters) with a message in err. */
-ken_status ken_text_decode(const void *data, size_t len, ken_buf *out, ken_err *err);
+ * bytes that are not valid UTF-8 are read as UTF-8 with each invalid byte
+ * replaced by U+FFFD when valid multi-byte sequences are at least as many as
+ * the runs of invalid bytes (damaged UTF-8: a cut last character, a stray
+ * byte), else as
+ * Latin-1 (Windows-1252 printable range). Returns KEN_ERR_FORMAT when the
+ * data is binary (NUL bytes or many control characters) with a message in
+ * err. info (may be NULL) tells the encoding read and how many bytes or
+ * UTF-16 units were replaced by U+FFFD. */
+typedef enum { KEN_ENC_UTF8 = 0, KEN_ENC_UTF16LE, KEN_ENC_UTF16BE, KEN_ENC_LATIN1 } ken_text_enc;
+typedef struct {
+    ken_text_enc enc;
+    size_t replaced;
+} ken_text_info;
+ken_status ken_text_decode(const void *data, size_t len, ken_buf *out, ken_text_info *info,
+                           ken_err *err);
 
 /* Unicode NFC normalization (utf8proc) of valid UTF-8; also turns CRLF/CR
  * into LF and drops NUL and other C0 controls except TAB and LF. */

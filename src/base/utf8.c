@@ -87,7 +87,8 @@ ken_status ken_utf8_put(ken_buf *b, int32_t cp) {
     return ken_buf_append(b, o, n);
 }
 
-static ken_status decode_utf16(const unsigned char *p, size_t n, bool be, ken_buf *out) {
+static ken_status decode_utf16(const unsigned char *p, size_t n, bool be, ken_buf *out,
+                               size_t *replaced) {
     ken_status st = ken_buf_reserve(out, n + n / 2);
     for (size_t i = 0; !st && i + 1 < n; i += 2) {
         uint32_t u = be ? (uint32_t)(p[i] << 8 | p[i + 1]) : (uint32_t)(p[i + 1] << 8 | p[i]);
@@ -99,7 +100,12 @@ static ken_status decode_utf16(const unsigned char *p, size_t n, bool be, ken_bu
                 i += 2;
             }
         }
+        if (u >= 0xD800 && u <= 0xDFFF) (*replaced)++;
         st = ken_utf8_put(out, (int32_t)u);  /* lone surrogates become U+FFFD */
+    }
+    if (!st && n % 2) {                      /* a cut last unit */
+        (*replaced)++;
+        st = ken_utf8_put(out, 0xFFFD);
     }
     return st;
 }
@@ -123,10 +129,43 @@ static bool looks_binary(const unsigned char *p, size_t n) {
     return m && bad * 20 > m;
 }
 
-ken_status ken_text_decode(const void *data, size_t len, ken_buf *out, ken_err *err) {
+/* Damaged UTF-8 rather than another encoding: at least one valid
+ * multi-byte sequence, and no fewer of them than runs of invalid bytes (a
+ * cut last character is one run). Latin-1 text seldom holds a valid
+ * sequence: it takes a capital like Â or Ã followed by a symbol like © or
+ * ¶. Counts from byte `from`, the end of the valid prefix; *bad gets the
+ * number of invalid bytes. */
+static bool mostly_utf8(const char *s, size_t n, size_t from, size_t *bad) {
+    size_t good = 0, runs = 0;
+    bool in_run = false;
+    *bad = 0;
+    for (size_t i = 0; i < from; i++) good += ((unsigned char)s[i] & 0xC0) == 0xC0;
+    for (size_t i = from; i < n;) {
+        size_t l = (unsigned char)s[i] < 0x80 ? 1 : seq_len((const unsigned char *)s, n, i);
+        if (l) {
+            good += l > 1;
+            in_run = false;
+            i += l;
+        } else {
+            runs += !in_run;
+            in_run = true;
+            (*bad)++;
+            i++;
+        }
+    }
+    return good > 0 && good >= runs;
+}
+
+ken_status ken_text_decode(const void *data, size_t len, ken_buf *out, ken_text_info *info,
+                           ken_err *err) {
+    ken_text_info dummy;
+    if (!info) info = &dummy;
+    memset(info, 0, sizeof *info);
     const unsigned char *p = data;
-    if (len >= 2 && ((p[0] == 0xFF && p[1] == 0xFE) || (p[0] == 0xFE && p[1] == 0xFF)))
-        return decode_utf16(p + 2, len - 2, p[0] == 0xFE, out);
+    if (len >= 2 && ((p[0] == 0xFF && p[1] == 0xFE) || (p[0] == 0xFE && p[1] == 0xFF))) {
+        info->enc = p[0] == 0xFE ? KEN_ENC_UTF16BE : KEN_ENC_UTF16LE;
+        return decode_utf16(p + 2, len - 2, p[0] == 0xFE, out, &info->replaced);
+    }
     if (len >= 3 && p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF) {
         p += 3;
         len -= 3;
@@ -135,8 +174,23 @@ ken_status ken_text_decode(const void *data, size_t len, ken_buf *out, ken_err *
         return ken_err_set(err, KEN_ERR_FORMAT, "binary data, not text");
     size_t valid = ken_utf8_valid_prefix((const char *)p, len);
     if (valid == len) return ken_buf_append(out, p, len);
+    size_t bad;
+    ken_status st;
+    if (mostly_utf8((const char *)p, len, valid, &bad)) {
+        info->replaced = bad;
+        st = ken_buf_reserve(out, len + 2 * bad);
+        if (!st) st = ken_buf_append(out, p, valid);
+        for (size_t i = valid; !st && i < len;) {
+            size_t j = i + ken_utf8_valid_prefix((const char *)p + i, len - i);
+            st = ken_buf_append(out, p + i, j - i);
+            if (!st && j < len) st = ken_utf8_put(out, ken_utf8_next((const char *)p, len, &j));
+            i = j;
+        }
+        return st;
+    }
     /* Not UTF-8: read it as Latin-1 / Windows-1252. */
-    ken_status st = ken_buf_reserve(out, len + len / 2);
+    info->enc = KEN_ENC_LATIN1;
+    st = ken_buf_reserve(out, len + len / 2);
     for (size_t i = 0; !st && i < len; i++) {
         unsigned c = p[i];
         int32_t cp = c >= 0x80 && c < 0xA0 ? cp1252[c - 0x80] : (int32_t)c;

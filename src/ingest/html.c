@@ -162,19 +162,58 @@ static void walk(html_state *h, xmlNode *root) {
     }
 }
 
+/* Does the head of the page declare a charset other than UTF-8 (a meta
+ * charset, an http-equiv content type, an XML declaration)? */
+static bool declares_other_charset(const char *p, size_t n) {
+    n = KEN_MIN(n, (size_t)4096);
+    static const char *const keys[] = {"charset=", "encoding="};
+    for (size_t k = 0; k < KEN_ARRAY_LEN(keys); k++) {
+        size_t kl = strlen(keys[k]);
+        for (size_t i = 0; i + kl < n; i++) {
+            if (strncasecmp(p + i, keys[k], kl) != 0) continue;
+            size_t v = i + kl;
+            while (v < n && (p[v] == '"' || p[v] == '\'' || p[v] == ' ')) v++;
+            return !(v + 4 <= n && strncasecmp(p + v, "utf", 3) == 0 &&
+                     (p[v + 3] == '8' || (p[v + 3] == '-' && v + 5 <= n && p[v + 4] == '8')));
+        }
+    }
+    return false;
+}
+
 ken_status ken_ingest_html(const ken_ingest_job *j) {
     if (j->len > INT_MAX) return ken_err_set(j->err, KEN_ERR_LIMIT, "HTML file too large");
     pthread_once(&xml_once, xml_init);
-    /* Valid UTF-8 is read as UTF-8 whatever a stale <meta> says; anything
-     * else is left to libxml2's detection (BOM, meta charset, Latin-1). */
-    const char *enc = ken_utf8_valid(j->data, j->len) ? "UTF-8" : NULL;
+    /* Valid UTF-8 is read as UTF-8 whatever a stale <meta> says; so is
+     * damaged UTF-8 (invalid bytes replaced by U+FFFD, reported) unless the
+     * page declares another charset; anything else is left to libxml2's
+     * detection (BOM, meta charset, Latin-1), which would switch a page to
+     * Latin-1 at its first invalid byte. */
+    const char *data = j->data, *enc = NULL;
+    size_t len = j->len;
+    ken_buf fixed;
+    ken_buf_init(&fixed, j->bytes_max);
+    if (ken_utf8_valid(data, len)) enc = "UTF-8";
+    else if (!declares_other_charset(data, len)) {
+        ken_text_info info;
+        ken_err e;
+        if (ken_text_decode(data, len, &fixed, &info, &e) == KEN_OK && info.enc == KEN_ENC_UTF8 &&
+            fixed.len <= INT_MAX) {
+            ken_ingest_warnf(j, "invalid UTF-8: %zu byte(s) replaced by U+FFFD", info.replaced);
+            data = fixed.data;
+            len = fixed.len;
+            enc = "UTF-8";
+        }
+    }
     htmlParserCtxtPtr ctx = htmlNewParserCtxt();
-    if (!ctx) return ken_err_set(j->err, KEN_ERR_NOMEM, "HTML: out of memory");
+    if (!ctx) {
+        ken_buf_free(&fixed);
+        return ken_err_set(j->err, KEN_ERR_NOMEM, "HTML: out of memory");
+    }
     /* XML_PARSE_HUGE lifts libxml2's 256-level nesting limit: its HTML
      * parser, text extraction and xmlFreeDoc are iterative (checked with
      * 2M levels on a 1 MiB stack), and so is our walk, so deep pages are
      * read whole; the input size is already capped by bytes_max. */
-    htmlDocPtr x = htmlCtxtReadMemory(ctx, j->data, (int)j->len, NULL, enc,
+    htmlDocPtr x = htmlCtxtReadMemory(ctx, data, (int)len, NULL, enc,
                                       HTML_PARSE_RECOVER | HTML_PARSE_NONET | HTML_PARSE_NOERROR |
                                       HTML_PARSE_NOWARNING | HTML_PARSE_COMPACT | XML_PARSE_HUGE);
     /* Should a libxml2 build still stop at its depth limit, what came
@@ -182,6 +221,7 @@ ken_status ken_ingest_html(const ken_ingest_job *j) {
     xmlErrorPtr le = xmlCtxtGetLastError(ctx);
     bool too_deep = le && le->message && strstr(le->message, "Excessive depth");
     htmlFreeParserCtxt(ctx);
+    ken_buf_free(&fixed);
     if (!x) return ken_err_set(j->err, KEN_ERR_FORMAT, "HTML: the parser could not read the file");
     if (too_deep)
         ken_ingest_warnf(j, "%s: HTML nested deeper than 256 levels; the rest of the page was not read",

@@ -329,9 +329,14 @@ ken_status ken_ingest_decode_text(const ken_ingest_job *j, ken_buf *out) {
     ken_buf_init(&raw, j->bytes_max);
     ken_err e;
     ken_err_clear(&e);
-    ken_status st = ken_text_decode(j->data, j->len, &raw, &e);
+    ken_text_info info;
+    ken_status st = ken_text_decode(j->data, j->len, &raw, &info, &e);
     if (st == KEN_ERR_FORMAT) st = ken_err_set(j->err, st, "not text: %s", e.msg);
     else if (st) st = ken_err_set(j->err, st, "decoding text: %s", ken_status_str(st));
+    else if (info.replaced)
+        ken_ingest_warnf(j, "invalid %s: %zu %s replaced by U+FFFD",
+                         info.enc == KEN_ENC_UTF8 ? "UTF-8" : "UTF-16", info.replaced,
+                         info.enc == KEN_ENC_UTF8 ? "byte(s)" : "unit(s)");
     if (!st) {
         st = ken_text_normalize(raw.data ? raw.data : "", raw.len, out);
         if (st) ken_err_set(j->err, st, "normalizing text: %s", ken_status_str(st));

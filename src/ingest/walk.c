@@ -1,11 +1,13 @@
 /* walk.c: finds the files to ingest under a root. Names are visited in
  * sorted (byte) order so runs are reproducible; hidden entries are skipped;
- * .kenignore files use gitignore syntax (*, ?, [...], **, ! negation,
- * trailing / for folders, leading / anchoring, # comments) and apply to
+ * .kenignore files use gitignore syntax (*, ?, [...] with [:class:], **,
+ * ! negation, trailing / for folders, leading / anchoring, # comments,
+ * backslash escapes, trailing spaces dropped unless escaped) and apply to
  * their folder and below, deeper files and later lines winning; symlinked
  * folders are not followed, so there are no loops. */
 #include "ingest/ingest_int.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -49,6 +51,28 @@ typedef struct {
 
 /* ------------------------------------------------------------ globs */
 
+/* POSIX classes inside brackets, as git's wildmatch knows them. */
+static const struct { const char *name; int (*fn)(int); } CLASSES[] = {
+    {"alnum", isalnum}, {"alpha", isalpha}, {"blank", isblank}, {"cntrl", iscntrl},
+    {"digit", isdigit}, {"graph", isgraph}, {"lower", islower}, {"print", isprint},
+    {"punct", ispunct}, {"space", isspace}, {"upper", isupper}, {"xdigit", isxdigit}};
+
+/* A "[:name:]" at p[j] inside a bracket: its length (0 if there is none);
+ * *hit is set when c belongs to the class. An unknown name never matches. */
+static size_t posix_class(const char *p, size_t pn, size_t j, char c, bool *hit) {
+    if (j + 1 >= pn || p[j] != '[' || p[j + 1] != ':') return 0;
+    const char *end = NULL;
+    for (size_t k = j + 2; k + 1 < pn; k++)
+        if (p[k] == ':' && p[k + 1] == ']') { end = p + k; break; }
+    if (!end) return 0;
+    size_t n = (size_t)(end - (p + j + 2));
+    for (size_t k = 0; k < KEN_ARRAY_LEN(CLASSES); k++)
+        if (strlen(CLASSES[k].name) == n && memcmp(CLASSES[k].name, p + j + 2, n) == 0 &&
+            (unsigned char)c < 0x80 && CLASSES[k].fn((unsigned char)c))
+            *hit = true;
+    return n + 4;
+}
+
 /* Does pattern char class / char at p[*i] match c? Advances *i past it. */
 static bool one_char(const char *p, size_t pn, size_t *i, char c) {
     char pc = p[*i];
@@ -61,6 +85,8 @@ static bool one_char(const char *p, size_t pn, size_t *i, char c) {
     bool hit = false, first = true;
     while (j < pn && (p[j] != ']' || first)) {
         first = false;
+        size_t cl = posix_class(p, pn, j, c, &hit);
+        if (cl) { j += cl; continue; }
         char lo = p[j];
         if (lo == '\\' && j + 1 < pn) lo = p[++j];
         char hi = lo;
@@ -97,8 +123,12 @@ static bool seg_match(const char *p, size_t pn, const char *s, size_t sn) {
     return pi == pn;
 }
 
+/* A segment of two or more stars alone spans folders ("***" too, as in git). */
 static bool is_dstar(const rule *r, size_t i) {
-    return r->segs[i].len == 2 && memcmp(r->pat + r->segs[i].off, "**", 2) == 0;
+    if (r->segs[i].len < 2) return false;
+    for (uint32_t k = 0; k < r->segs[i].len; k++)
+        if (r->pat[r->segs[i].off + k] != '*') return false;
+    return true;
 }
 
 /* Matches the rule's segments against path segments; "**" spans any number
@@ -139,7 +169,8 @@ static void free_rules(rule *rs, size_t n) {
 static bool parse_rule(const char *l, size_t n, rule *r, ken_status *st) {
     memset(r, 0, sizeof *r);
     if (n && l[n - 1] == '\r') n--;
-    while (n && (l[n - 1] == ' ' || l[n - 1] == '\t') && !(n >= 2 && l[n - 2] == '\\')) n--;
+    /* Trailing spaces go unless escaped; tabs stay (as in git). */
+    while (n && l[n - 1] == ' ' && !(n >= 2 && l[n - 2] == '\\')) n--;
     if (n == 0 || l[0] == '#') return false;
     if (l[0] == '!') { r->neg = true; l++; n--; }
     else if (l[0] == '\\' && n > 1 && (l[1] == '!' || l[1] == '#')) { l++; n--; }
@@ -203,7 +234,8 @@ static ken_status push_ignore(walker *w, size_t base_len) {
     w->path.len = keep;
     w->path.data[keep] = 0;
     size_t cap = 0;
-    for (size_t i = 0; i < text.len && !st;) {
+    size_t i0 = text.len >= 3 && memcmp(text.data, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;  /* a BOM */
+    for (size_t i = i0; i < text.len && !st;) {
         const char *nl = memchr(text.data + i, '\n', text.len - i);
         size_t e2 = nl ? (size_t)(nl - text.data) : text.len;
         rule r;

@@ -547,7 +547,7 @@ static int ref_cb(void *ud, const ken_store_doc *d) {
 static ken_status remove_doc(ken_kb *kb, const char *ref, ken_add_stats *stats) {
     ken_store *s = kb->store;
     doc_ref r = {0};
-    ken_status st = s->ops->doc_get(s, ref, ref_cb, &r);
+    ken_status st = ken_kb_doc_get(kb, ref, ref_cb, &r);
     if (st == KEN_ERR_NOTFOUND || (!st && !r.found)) {
         st = ken_err_set(&kb->err, KEN_ERR_NOTFOUND, "no document '%s'", ref);
         goto out;

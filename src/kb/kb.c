@@ -2,6 +2,7 @@
  * removal and statistics, over the store interface. */
 #include "kb/kb.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -112,9 +113,19 @@ static int doc_cb(void *ud, const ken_store_doc *d) {
     return b->tfn(b->ud, &info, d->text, d->text_len);
 }
 
+ken_status ken_kb_doc_get(ken_kb *kb, const char *ref, ken_store_doc_fn fn, void *ud) {
+    ken_store *s = kb->store;
+    ken_status st = s->ops->doc_get(s, ref, fn, ud);
+    if (st != KEN_ERR_NOTFOUND) return st;
+    char real[PATH_MAX];
+    if (!realpath(ref, real) || strcmp(real, ref) == 0) return st;
+    ken_status st2 = s->ops->doc_get(s, real, fn, ud);
+    return st2 == KEN_ERR_NOTFOUND ? st : st2;
+}
+
 ken_status ken_kb_doc(ken_kb *kb, const char *ref, ken_doc_text_fn fn, void *ud) {
     bridge b = {.tfn = fn, .ud = ud};
-    ken_status st = kb->store->ops->doc_get(kb->store, ref, doc_cb, &b);
+    ken_status st = ken_kb_doc_get(kb, ref, doc_cb, &b);
     if (st == KEN_ERR_NOTFOUND || (!st && b.count == 0))
         return ken_err_set(&kb->err, KEN_ERR_NOTFOUND, "no document '%s'", ref);
     return st ? ken_kb_store_err(kb, st, "reading a document") : KEN_OK;

@@ -53,6 +53,11 @@ struct ken_kb {
 /* Sets kb->err from the store's message and returns st. */
 ken_status ken_kb_store_err(ken_kb *kb, ken_status st, const char *what);
 
+/* The store's doc_get (id, external id, uri); when nothing matches and ref
+ * names an existing file by another path ("notes/a.md", "./a.md"), the
+ * file's absolute path, which is its uri. */
+ken_status ken_kb_doc_get(ken_kb *kb, const char *ref, ken_store_doc_fn fn, void *ud);
+
 /* config.c: a config value (empty counts as unset) into out; false when unset. */
 bool ken_kb_conf(ken_kb *kb, const char *key, ken_buf *out);
 /* The active embedding model id (config embed.active), 0 when none. */

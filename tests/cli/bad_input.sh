@@ -23,6 +23,7 @@ printf '\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x02\0' > "$d/elf.txt"
 printf '%%PDF-1.4\n1 0 obj\n<< /Type /Catalog' > "$d/truncated.pdf" # truncated PDF
 head -c 2000 /dev/urandom | sed 's/^/%PDF-1.7 /' > "$d/corrupt.pdf"
 printf 'caf\xe9 cr\xe8me \xff\xfe broken utf-8\n' > "$d/latin1.txt"   # not UTF-8: read as Latin-1
+printf 'K\xc3\xb6ln, caf\xc3\xa9 \xff and a cut \xe2\x82' > "$d/damaged.txt"     # UTF-8 with invalid bytes
 { printf '{"_id":"a","title":"A","text":"first good line"}\n'
   printf '{"_id":"b","text": broken json}\n'
   printf '{"_id":"c","title":"C","text":"third good line"}\n'
@@ -53,11 +54,13 @@ cat "$tmp/out"; cat "$tmp/err"
 for f in empty.txt random.bin.txt elf.txt truncated.pdf corrupt.pdf dangling.txt unreadable.txt truncated.txt.gz deep.json; do
   grep -q "$f" "$tmp/err" || { echo "no message naming $f"; exit 1; }
 done
+grep -q "damaged.txt: invalid UTF-8: 3 byte(s) replaced by U+FFFD" "$tmp/err" ||
+  { echo "no message for the invalid UTF-8 in damaged.txt"; exit 1; }
 grep -q "line 2" "$tmp/err" || { echo "broken JSONL line 2 not reported"; exit 1; }
 grep -q "line 4" "$tmp/err" || { echo "broken JSONL line 4 not reported"; exit 1; }
 
 ken ls --json > "$tmp/ls.json"
-for want in good.txt good.md latin1.txt deep.html longline.txt nospace.txt; do
+for want in good.txt good.md latin1.txt damaged.txt deep.html longline.txt nospace.txt; do
   grep -q "$want" "$tmp/ls.json" || { echo "$want was not ingested"; exit 1; }
 done
 for id in '"ext_id":"a"' '"ext_id":"c"' '"ext_id":"e"'; do
@@ -66,9 +69,36 @@ done
 if grep -q '"ext_id":"b"' "$tmp/ls.json"; then echo "broken line ingested"; exit 1; fi
 # Latin-1 was converted to UTF-8.
 ken show --json --text "$(cd "$d" && pwd -P)/latin1.txt" | grep -q 'café crème' || { echo "latin1 not converted"; exit 1; }
+# Damaged UTF-8 stayed UTF-8 (not read as Latin-1), invalid bytes as U+FFFD.
+ken show --json --text "$(cd "$d" && pwd -P)/damaged.txt" | grep -q 'Köln, café � and a cut ��' ||
+  { echo "damaged UTF-8 not repaired"; exit 1; }
 # The long line was split into bounded chunks.
 chunks=$(ken show --json "$(cd "$d" && pwd -P)/longline.txt" | grep -o '"ordinal"' | wc -l)
 [ "$chunks" -gt 100 ] || { echo "50 MB line gave only $chunks chunks"; exit 1; }
+
+# A file without read permission. As root the batch above cannot show it
+# (root reads any file: /proc/1/mem stood in for it), so when setpriv(1) is
+# there the same case runs again as the unprivileged user nobody.
+if [ "$(id -u)" -eq 0 ] && command -v setpriv > /dev/null && id nobody > /dev/null 2>&1; then
+  chmod 755 "$tmp"
+  u="$tmp/asuser"
+  mkdir -p "$u/in"
+  printf 'A readable file about larks.\n' > "$u/in/ok.txt"
+  printf 'secret\n' > "$u/in/locked.txt"
+  chmod 000 "$u/in/locked.txt"
+  chown -R nobody "$u"
+  set +e
+  (cd "$u" && setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups \
+     "$KEN_BIN" --db "$u/kb.db" add "$u/in") > "$tmp/out3" 2> "$tmp/err3"
+  rc=$?
+  set -e
+  cat "$tmp/out3" "$tmp/err3"
+  [ "$rc" -eq 2 ] || { echo "unreadable file as nobody: exit $rc, not 2"; exit 1; }
+  grep -q "locked.txt: .*Permission denied" "$tmp/err3" || { echo "no message naming locked.txt"; exit 1; }
+  grep -q "^added 1, .* skipped 1," "$tmp/out3" || { echo "the readable file was not added"; exit 1; }
+else
+  echo "note: the unreadable-file case ran as $(id -un) with /proc/1/mem or chmod 000 only"
+fi
 
 # Usage errors exit 1; missing things exit 2.
 set +e

@@ -88,24 +88,44 @@ static void test_decode(void) {
     ken_err e = {{0}};
     ken_buf_init(&b, 0);
     /* Latin-1 fallback. */
-    CHECK(ken_text_decode("caf\xE9", 4, &b, &e) == KEN_OK);
+    CHECK(ken_text_decode("caf\xE9", 4, &b, NULL, &e) == KEN_OK);
     CHECK_EQ_STR(b.data, "caf\xC3\xA9");
     ken_buf_reset(&b);
     /* UTF-16LE with BOM, with a surrogate pair. */
     const char u16[] = "\xFF\xFE" "h\0i\0" "\x3D\xD8\x42\xDE";
-    CHECK(ken_text_decode(u16, sizeof u16 - 1, &b, &e) == KEN_OK);
+    CHECK(ken_text_decode(u16, sizeof u16 - 1, &b, NULL, &e) == KEN_OK);
     CHECK_EQ_STR(b.data, "hi\xF0\x9F\x99\x82");
     ken_buf_reset(&b);
     /* UTF-16BE with BOM. */
-    CHECK(ken_text_decode("\xFE\xFF\0o\0k", 6, &b, &e) == KEN_OK);
+    CHECK(ken_text_decode("\xFE\xFF\0o\0k", 6, &b, NULL, &e) == KEN_OK);
     CHECK_EQ_STR(b.data, "ok");
     ken_buf_reset(&b);
     /* UTF-8 BOM is dropped. */
-    CHECK(ken_text_decode("\xEF\xBB\xBFx", 4, &b, &e) == KEN_OK);
+    CHECK(ken_text_decode("\xEF\xBB\xBFx", 4, &b, NULL, &e) == KEN_OK);
     CHECK_EQ_STR(b.data, "x");
     ken_buf_reset(&b);
+    /* Damaged UTF-8 stays UTF-8: a stray byte and a cut last character
+     * become U+FFFD (not the whole text read as Latin-1). */
+    ken_text_info info;
+    CHECK(ken_text_decode("K\xC3\xB6ln \xFF caf\xC3\xA9 \xC3", 15, &b, &info, &e) == KEN_OK);
+    CHECK_EQ_STR(b.data, "K\xC3\xB6ln \xEF\xBF\xBD caf\xC3\xA9 \xEF\xBF\xBD");
+    CHECK_EQ_INT(info.enc, KEN_ENC_UTF8);
+    CHECK_EQ_INT(info.replaced, 2);
+    ken_buf_reset(&b);
+    /* Latin-1 is told apart: no valid multi-byte sequence. */
+    CHECK(ken_text_decode("caf\xE9 cr\xE8me \xC3", 12, &b, &info, &e) == KEN_OK);
+    CHECK_EQ_STR(b.data, "caf\xC3\xA9 cr\xC3\xA8me \xC3\x83");
+    CHECK_EQ_INT(info.enc, KEN_ENC_LATIN1);
+    CHECK_EQ_INT(info.replaced, 0);
+    ken_buf_reset(&b);
+    /* UTF-16 cut in the middle of a unit, and a lone surrogate. */
+    CHECK(ken_text_decode("\xFF\xFEo\0\x00\xD8k\0!", 9, &b, &info, &e) == KEN_OK);
+    CHECK_EQ_STR(b.data, "o\xEF\xBF\xBDk\xEF\xBF\xBD");
+    CHECK_EQ_INT(info.enc, KEN_ENC_UTF16LE);
+    CHECK_EQ_INT(info.replaced, 2);
+    ken_buf_reset(&b);
     /* Binary. */
-    CHECK(ken_text_decode("ab\0cd", 5, &b, &e) == KEN_ERR_FORMAT);
+    CHECK(ken_text_decode("ab\0cd", 5, &b, NULL, &e) == KEN_ERR_FORMAT);
     CHECK(strstr(e.msg, "binary") != NULL);
     ken_buf_free(&b);
 }

@@ -76,6 +76,19 @@ static void test_bad_text(void) {
     CHECK_EQ_INT(r.n_docs, 0);
     CHECK_EQ_INT(ti_parse_str("blank.txt", "  \n\n \t\n", &r, &e), KEN_ERR_FORMAT);
     CHECKF(ti_contains(e.msg, "no text"), "msg: %s", e.msg);
+    /* damaged UTF-8 (a stray byte, a cut last character) in text and
+     * Markdown: kept as UTF-8 with U+FFFD, and reported */
+    const char *names[] = {"cut.txt", "cut.md"};
+    for (size_t k = 0; k < 2; k++) {
+        CHECK_EQ_INT(ti_parse_str(names[k], "Sch\xC3\xB6n \xFF in K\xC3\xB6ln, caf\xC3\xA9 \xE2\x82", &r,
+                                  &e), KEN_OK);
+        REQUIRE(r.n_docs == 1);
+        const char *want = "Sch\xC3\xB6n \xEF\xBF\xBD in K\xC3\xB6ln, caf\xC3\xA9 \xEF\xBF\xBD\xEF\xBF\xBD";
+        CHECK(strncmp(r.docs[0].text.data, want, strlen(want)) == 0);   /* .md: + "\n" */
+        CHECK_EQ_INT(r.n_warn, 1);
+        if (r.n_warn) CHECKF(ti_contains(r.warn[0], "invalid UTF-8: 3 byte(s) replaced"), "%s", r.warn[0]);
+        ti_free(&r);
+    }
     /* a size limit */
     ken_parse_opts o = {0};
     o.bytes_max = 4;

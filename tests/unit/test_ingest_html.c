@@ -80,6 +80,19 @@ static void test_charsets_and_titles(void) {
     CHECK_EQ_STR(r.docs[0].title, "Caf\xC3\xA9");
     CHECKF(ti_contains(r.docs[0].text.data, "cr\xC3\xA8me"), "%s", r.docs[0].text.data);
     ti_free(&r);
+    /* damaged UTF-8 (a stray byte), with and without a meta charset: still
+     * UTF-8 (libxml2 alone would read the rest of the page as Latin-1) */
+    const char *bad[] = {"<html><body><h1>K\xC3\xB6ln</h1><p>sch\xC3\xB6n \xFF caf\xC3\xA9</p></body></html>",
+                         "<html><head><meta charset=\"utf-8\"></head><body><h1>K\xC3\xB6ln</h1>"
+                         "<p>sch\xC3\xB6n \xFF caf\xC3\xA9</p></body></html>"};
+    for (size_t k = 0; k < 2; k++) {
+        CHECK_EQ_INT(ti_parse_str("bad.html", bad[k], &r, &e), KEN_OK);
+        REQUIRE(r.n_docs == 1);
+        CHECK_EQ_STR(r.docs[0].text.data, "K\xC3\xB6ln\n\nsch\xC3\xB6n \xEF\xBF\xBD caf\xC3\xA9\n");
+        CHECK_EQ_INT(r.n_warn, 1);
+        if (r.n_warn) CHECKF(ti_contains(r.warn[0], "invalid UTF-8: 1 byte(s)"), "%s", r.warn[0]);
+        ti_free(&r);
+    }
     /* broken markup: unclosed tags, stray closers, a fragment without html/body */
     CHECK_EQ_INT(ti_parse_str("frag.htm", "<p>one<p>two</b></i><div>three", &r, &e), KEN_OK);
     REQUIRE(r.n_docs == 1);

@@ -152,4 +152,33 @@ static void test_walk_deep(void) {
     rm_rf(root);
 }
 
-TEST_MAIN(test_walk_tree, test_walk_deep)
+/* The finer points of gitignore syntax, each checked against git 2.39's own
+ * reading of the same file (`git ls-files -o --exclude-standard`). */
+static void test_walk_gitignore_syntax(void) {
+    snprintf(root, sizeof root, "/tmp/ken-walkg-XXXXXX");
+    REQUIRE(mkdtemp(root));
+    put(".kenignore",
+        "\xEF\xBB\xBF" "bom.txt\n"     /* a UTF-8 BOM before the first pattern */
+        "tab.txt\t\n"                  /* a trailing tab is part of the pattern */
+        "spaces.txt   \n"               /* trailing spaces are not */
+        "sp\\ .txt\n"                  /* unless escaped: "sp .txt" */
+        "\\#hash.txt\n\\!bang.txt\n"   /* escaped # and ! */
+        "star\\*.txt\n"                /* a literal star */
+        "[[:digit:]].txt\n"             /* a POSIX class */
+        "[[:upper:]][[:lower:]].md\n"
+        "***/deep.txt\n"                /* three stars span folders like two */
+        "out/\n!out/keep.txt\n");      /* no re-including inside an excluded folder */
+    const char *files[] = {"bom.txt", "tab.txt", "spaces.txt", "sp .txt", "sp.txt",
+                           "#hash.txt", "!bang.txt", "star*.txt", "starx.txt", "1.txt",
+                           "x.txt", "Ab.md", "ab.md", "deep.txt", "a/b/deep.txt",
+                           "out/keep.txt", "out/x.txt"};
+    for (size_t i = 0; i < KEN_ARRAY_LEN(files); i++) put(files[i], "x");
+    seen s = {0};
+    ken_err e;
+    ken_err_clear(&e);
+    CHECK_EQ_INT(ken_walk(root, on_file, &s, NULL, NULL, &e), KEN_OK);
+    CHECK_EQ_STR(s.list, "ab.md;sp.txt;starx.txt;tab.txt;x.txt;");
+    rm_rf(root);
+}
+
+TEST_MAIN(test_walk_tree, test_walk_deep, test_walk_gitignore_syntax)
