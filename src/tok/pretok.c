@@ -59,43 +59,46 @@
     "\xe3\x80\x80-\xe3\x80\x82]+"
 
 /* A pre-tokenizer: its step patterns and llama.cpp's flags for it. */
+enum {
+    PT_CLEAN = 1 << 0,          /* clean_spaces: tidy spaces before punctuation on detokenize */
+    PT_IGNORE_MERGES = 1 << 1,  /* a word that is a token is taken whole */
+    PT_ADD_BOS = 1 << 2,
+    PT_ADD_SEP = 1 << 3,
+    PT_NO_BOS_ID = 1 << 4,      /* the BOS id is cleared (ChatGLM) */
+};
+
 typedef struct {
     const char *names;     /* '|'-separated tokenizer.ggml.pre values */
     const char *re[6];
-    bool clean_spaces, ignore_merges, add_bos, add_sep, no_bos_id;
+    unsigned flags;        /* PT_* */
 } pretok_def;
 
 static const pretok_def k_defs[] = {
-    { "default", { "[\\p{P}\\$\\+<=>\\^~\\|]+", RE_GPT2, "\\p{N}+", "[0-9][0-9][0-9]" },
-      true, false, false, false, false },
+    { "default", { "[\\p{P}\\$\\+<=>\\^~\\|]+", RE_GPT2, "\\p{N}+", "[0-9][0-9][0-9]" }, PT_CLEAN },
     { "llama3|llama-v3|llama-bpe|falcon3|falcon-h1|pixtral|midm-2.0|lfm2|jina-v5-nano",
-      { RE_LLAMA3 }, true, true, true, false, false },
-    { "dbrx|smaug-bpe", { RE_LLAMA3 }, true, false, false, false, false },
-    { "chatglm-bpe|glm4", { RE_LLAMA3 }, true, false, false, false, true },
+      { RE_LLAMA3 }, PT_CLEAN | PT_IGNORE_MERGES | PT_ADD_BOS },
+    { "dbrx|smaug-bpe", { RE_LLAMA3 }, PT_CLEAN },
+    { "chatglm-bpe|glm4", { RE_LLAMA3 }, PT_CLEAN | PT_NO_BOS_ID },
     { "deepseek-llm", { "[\r\n]", RE_DEEPSEEK_LETTERS, RE_DEEPSEEK_PUNCT, "\\s+$", RE_CJK,
-                        "\\p{N}+" }, false, false, false, false, false },
-    { "deepseek-coder", { "[\r\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", RE_CJK, "\\p{N}" },
-      false, false, false, false, false },
-    { "falcon", { "[\\p{P}\\$\\+<=>\\^~\\|`]+", RE_GPT2, "[0-9][0-9][0-9]" },
-      true, false, false, false, false },
-    { "starcoder|refact|codeshell|exaone|minerva-7b|mellum2", { "\\p{N}", RE_GPT2 },
-      true, false, false, false, false },
-    { "command-r|smollm", { "\\p{N}", RE_GPT2 }, false, false, false, false, false },
+                        "\\p{N}+" }, 0 },
+    { "deepseek-coder", { "[\r\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", RE_CJK, "\\p{N}" }, 0 },
+    { "falcon", { "[\\p{P}\\$\\+<=>\\^~\\|`]+", RE_GPT2, "[0-9][0-9][0-9]" }, PT_CLEAN },
+    { "starcoder|refact|codeshell|exaone|minerva-7b|mellum2", { "\\p{N}", RE_GPT2 }, PT_CLEAN },
+    { "command-r|smollm", { "\\p{N}", RE_GPT2 }, 0 },
     { "gpt-2|phi-2|jina-es|jina-de|gigachat|jina-v2-es|jina-v2-de|a.x-4.0|mellum|"
-      "modern-bert|mpt|olmo|jais|exaone4", { RE_GPT2 }, true, false, false, false, false },
-    { "trillion", { RE_GPT2 }, false, false, false, false, false },
-    { "jina-v1-en|jina-v2-code|roberta-bpe", { RE_GPT2 }, true, false, false, true, false },
-    { "qwen2|deepseek-r1-qwen|kormo|f2llmv2", { RE_QWEN2 }, false, false, false, false, false },
-    { "stablelm2|megrez", { RE_QWEN2 }, true, false, false, false, false },
+      "modern-bert|mpt|olmo|jais|exaone4", { RE_GPT2 }, PT_CLEAN },
+    { "trillion", { RE_GPT2 }, 0 },
+    { "jina-v1-en|jina-v2-code|roberta-bpe", { RE_GPT2 }, PT_CLEAN | PT_ADD_SEP },
+    { "qwen2|deepseek-r1-qwen|kormo|f2llmv2", { RE_QWEN2 }, 0 },
+    { "stablelm2|megrez", { RE_QWEN2 }, PT_CLEAN },
     { "poro-chat", { " ?[^(\\s|.,!?\xe2\x80\xa6\xe3\x80\x82\xef\xbc\x8c\xe3\x80\x81\xe0\xa5\xa4"
-                     "\xdb\x94\xd8\x8c)]+" }, false, false, false, false, false },
+                     "\xdb\x94\xd8\x8c)]+" }, 0 },
     { "bloom|gpt3-finnish", { " ?[^(\\s|.,!?\xe2\x80\xa6\xe3\x80\x82\xef\xbc\x8c\xe3\x80\x81"
-                              "\xe0\xa5\xa4\xdb\x94\xd8\x8c)]+" }, true, false, false, false, false },
+                              "\xe0\xa5\xa4\xdb\x94\xd8\x8c)]+" }, PT_CLEAN },
     { "seed-coder", { RE_CONTRACTIONS "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1}| "
-                      "?[^\\s\\p{L}\\p{N}\\r\\n]+|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+" },
-      false, false, false, false, false },
-    { "grok-2", { RE_QWEN2 }, false, false, false, false, false },
-    { "superbpe", { "\\p{N}+", "(?=(\\d{3})+(?!\\d))" }, false, false, false, false, false },
+                      "?[^\\s\\p{L}\\p{N}\\r\\n]+|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+" }, 0 },
+    { "grok-2", { RE_QWEN2 }, 0 },
+    { "superbpe", { "\\p{N}+", "(?=(\\d{3})+(?!\\d))" }, 0 },
 };
 
 static bool name_in(const char *list, const char *name) {
@@ -223,11 +226,11 @@ ken_status tok_pretok_init(ken_vocab *v, ken_err *err) {
     if (!d)
         return ken_err_set(err, KEN_ERR_UNSUPPORTED, "tokenizer: unknown pre-tokenizer type '%s'",
                            name);
-    v->clean_spaces = d->clean_spaces;
-    v->ignore_merges = d->ignore_merges;
-    if (d->add_bos) v->add_bos = true;
-    if (d->add_sep) v->add_sep = true;
-    if (d->no_bos_id) v->sp.bos = -1;
+    v->clean_spaces = (d->flags & PT_CLEAN) != 0;
+    v->ignore_merges = (d->flags & PT_IGNORE_MERGES) != 0;
+    if (d->flags & PT_ADD_BOS) v->add_bos = true;
+    if (d->flags & PT_ADD_SEP) v->add_sep = true;
+    if (d->flags & PT_NO_BOS_ID) v->sp.bos = -1;
     v->n_steps = 0;
     v->need_collapse = false;
     for (int i = 0; i < 6 && d->re[i]; i++) {
