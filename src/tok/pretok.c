@@ -101,9 +101,9 @@ static const pretok_def k_defs[] = {
     { "command-r|smollm", { "\\p{N}", RE_GPT2 }, 0 },
     { "gpt-2|phi-2|jina-es|jina-de|gigachat|jina-v2-es|jina-v2-de|a.x-4.0|mellum|"
       "modern-bert|mpt|olmo|jais|exaone4", { RE_GPT2 }, PT_CLEAN },
-    { "trillion", { RE_GPT2 }, 0 },
+    { "trillion|granite-docling", { RE_GPT2 }, 0 },
     { "jina-v1-en|jina-v2-code|roberta-bpe", { RE_GPT2 }, PT_CLEAN | PT_ADD_SEP },
-    { "qwen2|deepseek-r1-qwen|kormo|f2llmv2", { RE_QWEN2 }, 0 },
+    { "qwen2|deepseek-r1-qwen|kormo|f2llmv2|hunyuan|solar-open", { RE_QWEN2 }, 0 },
     { "stablelm2|megrez", { RE_QWEN2 }, PT_CLEAN },
     { "poro-chat", { RE_NOT_PUNCT }, 0 },
     { "bloom|gpt3-finnish", { RE_NOT_PUNCT }, PT_CLEAN },
@@ -115,7 +115,7 @@ static const pretok_def k_defs[] = {
     { "minicpm5", { "\\p{N}{1,3}", RE_CONTRACTIONS "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}+| "
                     "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+" },
       PT_CLEAN | PT_IGNORE_MERGES },
-    { "deepseek-v3", { "\\p{N}{1,3}", RE_CJK_KANA,
+    { "deepseek-v3|hunyuan-dense|joyai-llm", { "\\p{N}{1,3}", RE_CJK_KANA,
                        "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?"
                        "[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+" }, 0 },
     { "youtu", { "[\xea\xb0\x80-\xed\x9e\xa3\xe3\x84\xb1-\xe3\x86\x8e]+|[\xef\xbc\x81\xe2\x80\xa6"
