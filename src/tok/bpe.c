@@ -37,9 +37,13 @@ static ken_status add_bigram(const ken_vocab *v, const char *w, bpe_scratch *x, 
 
 static ken_status emit_symbol(const ken_vocab *v, const char *w, const sym *s, tok_ids *out) {
     if (s->id >= 0) return tok_ids_push(out, s->id);
-    /* not a token: its bytes one by one, where a byte is a token by itself */
+    /* not a token: its bytes one by one, where a byte is a token by itself
+     * (raw-UTF-8 BPE: where "<0xXX>" is a token) */
+    static const char hex[] = "0123456789ABCDEF";
     for (uint32_t k = 0; k < s->n; k++) {
-        int32_t id = tok_vocab_find(v, w + s->start + k, 1);
+        uint8_t b = (uint8_t)w[s->start + k];
+        char fb[6] = { '<', '0', 'x', hex[b >> 4], hex[b & 15], '>' };
+        int32_t id = v->bpe_raw ? tok_vocab_find(v, fb, 6) : tok_vocab_find(v, w + s->start + k, 1);
         if (id >= 0) {
             ken_status st = tok_ids_push(out, id);
             if (st != KEN_OK) return st;
@@ -48,9 +52,16 @@ static ken_status emit_symbol(const ken_vocab *v, const char *w, const sym *s, t
     return KEN_OK;
 }
 
+/* Whether every byte of w[0..n) is c. */
+static bool all_bytes(const char *w, size_t n, char c) {
+    for (size_t i = 0; i < n; i++)
+        if (w[i] != c) return false;
+    return true;
+}
+
 static ken_status encode_word(const ken_vocab *v, const char *w, size_t len, bpe_scratch *x,
                               tok_ids *out) {
-    if (v->ignore_merges) {
+    if (v->ignore_merges || (v->bpe_nl_words && all_bytes(w, len, '\n'))) {
         int32_t id = tok_vocab_find(v, w, len);
         if (id >= 0) return tok_ids_push(out, id);
     }

@@ -10,7 +10,8 @@
 #include <string.h>
 
 
-static void set_defaults(ken_vocab *v) {
+/* gemma4: the tokenizer model "gemma4" (BPE without default special ids). */
+static void set_defaults(ken_vocab *v, bool gemma4) {
     ken_tok_special *s = &v->sp;
     memset(s, 0xFF, sizeof *s);                 /* every id -1 */
     switch (v->type) {
@@ -23,7 +24,7 @@ static void set_defaults(ken_vocab *v) {
         v->add_bos = true, v->add_sep = true, v->clean_spaces = true;
         break;
     case KEN_TOK_BPE:
-        s->bos = 11, s->eos = 11;
+        if (!gemma4) s->bos = 11, s->eos = 11;
         break;
     case KEN_TOK_UGM:
         s->eos = 1, s->unk = 2, s->pad = 0;
@@ -38,22 +39,28 @@ static void set_defaults(ken_vocab *v) {
 
 static ken_status read_type(ken_vocab *v, const ken_gguf *g, ken_err *err) {
     ken_gguf_str m, pre;
+    bool gemma4 = false;
     if (!ken_gguf_get_str(g, "tokenizer.ggml.model", &m))
         return ken_err_set(err, KEN_ERR_FORMAT, "tokenizer: no tokenizer.ggml.model");
     if (ken_gguf_str_eq(m, "llama")) v->type = KEN_TOK_SPM;
     else if (ken_gguf_str_eq(m, "bert")) v->type = KEN_TOK_WPM;
     else if (ken_gguf_str_eq(m, "gpt2")) v->type = KEN_TOK_BPE;
     else if (ken_gguf_str_eq(m, "t5")) v->type = KEN_TOK_UGM;
+    else if (ken_gguf_str_eq(m, "whitespace")) v->type = KEN_TOK_BPE, v->ws_model = true;
+    else if (ken_gguf_str_eq(m, "gemma4")) v->type = KEN_TOK_BPE, gemma4 = true;
     else
         return ken_err_set(err, KEN_ERR_UNSUPPORTED, "tokenizer: unsupported tokenizer model '%.*s'",
                            (int)KEN_MIN(m.n, 64), m.p);
     v->pre_name[0] = 0;
-    if (ken_gguf_get_str(g, "tokenizer.ggml.pre", &pre)) {
+    if (gemma4) {
+        /* the model "gemma4" implies its pre-tokenizer, whatever the file names */
+        strcpy(v->pre_name, "gemma4");
+    } else if (ken_gguf_get_str(g, "tokenizer.ggml.pre", &pre)) {
         if (pre.n >= sizeof v->pre_name)
             return ken_err_set(err, KEN_ERR_UNSUPPORTED, "tokenizer: pre-tokenizer name too long");
         memcpy(v->pre_name, pre.p, pre.n), v->pre_name[pre.n] = 0;
     }
-    set_defaults(v);
+    set_defaults(v, gemma4);
     return KEN_OK;
 }
 
@@ -80,6 +87,7 @@ static void read_special_ids(ken_vocab *v, const ken_gguf *g) {
     if (ken_gguf_get_bool(g, "tokenizer.ggml.add_bos_token", &b)) v->add_bos = b;
     if (ken_gguf_get_bool(g, "tokenizer.ggml.add_eos_token", &b)) v->add_eos = b;
     if (ken_gguf_get_bool(g, "tokenizer.ggml.add_sep_token", &b)) v->add_sep = b;
+    if (v->force_add_bos) v->add_bos = true;     /* llama.cpp overrides it for Gemma 4 */
     if (ken_gguf_get_bool(g, "tokenizer.ggml.normalizer.lowercase", &b)) v->wpm_lowercase = b;
     v->wpm_strip_accents = v->wpm_lowercase;
     if (ken_gguf_get_bool(g, "tokenizer.ggml.normalizer.strip_accents", &b))
@@ -273,7 +281,7 @@ static ken_status find_newline(ken_vocab *v) {
     }
     tok_ids ids = { 0 };
     ken_status st = v->type == KEN_TOK_UGM ? tok_ugm_encode(v, "\n", 1, &ids)
-                                           : tok_bpe_encode(v, "\n", 1, &ids);
+                                           : tok_bpe_fragment(v, "\n", 1, &ids);
     v->sp.nl = st == KEN_OK && ids.n ? ids.v[0] : v->sp.pad;
     free(ids.v);
     return st;

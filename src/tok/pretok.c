@@ -11,7 +11,8 @@
  * a byte naming their category, non-ASCII white space by VT) and the pattern
  * rewritten to match; without, the code points themselves (UTF mode).
  * Finally each fragment is UTF-8 encoded and its bytes mapped through GPT-2's
- * byte -> code point table. */
+ * byte -> code point table (except for the PT_RAW kind: SentencePiece-style
+ * BPE such as Gemma 4's, whose words stay UTF-8). */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "tok/tok_int.h"
 
@@ -30,6 +31,13 @@
 #define RE_QWEN2                                                                          \
     RE_CONTRACTIONS "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"   \
                     "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+#define RE_QWEN35                                                                         \
+    RE_CONTRACTIONS "|[^\\r\\n\\p{L}\\p{N}]?[\\p{L}\\p{M}]+|\\p{N}| ?[^\\s\\p{L}\\p{M}\\p{N}]+[\\r\\n]*|" \
+                    "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+/* Chinese, Hiragana, Katakana (DeepSeek-V3, Youtu) */
+#define RE_CJK_KANA "[\xe4\xb8\x80-\xe9\xbe\xa5\xe3\x81\x80-\xe3\x82\x9f\xe3\x82\xa0-\xe3\x83\xbf]+"
+#define RE_NOT_PUNCT " ?[^(\\s|.,!?\xe2\x80\xa6\xe3\x80\x82\xef\xbc\x8c\xe3\x80\x81\xe0\xa5\xa4\xdb\x94\xd8\x8c)]+"
+#define RE_NEWLINES "[^\\n]+|[\\n]+"
 #define RE_CJK "[\xe4\xb8\x80-\xe9\xbe\xa5\xe0\xa0\x80-\xe4\xb8\x80\xea\xb0\x80-\xed\x9f\xbf]+"
 /* The letter class of DeepSeek-LLM's tokenizer.json, code point ranges. */
 #define RE_DEEPSEEK_LETTERS                                                                \
@@ -59,43 +67,87 @@
     "\xe3\x80\x80-\xe3\x80\x82]+"
 
 /* A pre-tokenizer: its step patterns and llama.cpp's flags for it. */
+enum {
+    PT_CLEAN = 1 << 0,          /* clean_spaces: tidy spaces before punctuation on detokenize */
+    PT_IGNORE_MERGES = 1 << 1,  /* a word that is a token is taken whole */
+    PT_ADD_BOS = 1 << 2,
+    PT_ADD_SEP = 1 << 3,
+    PT_NO_BOS_ID = 1 << 4,      /* the BOS id is cleared (ChatGLM) */
+    PT_RAW = 1 << 5,            /* words stay raw UTF-8 (no GPT-2 byte images); byte
+                                   fallback through "<0xXX>" tokens */
+    PT_ESCAPE_WS = 1 << 6,      /* spaces become U+2581 before splitting, and back */
+    PT_GEMMA4 = 1 << 7,         /* Gemma 4: a word of newlines that is a token is taken
+                                   whole, and BOS is always added */
+    PT_NO_LOWERCASE = 1 << 8,   /* normalizer lowercase off unless the file says */
+};
+
 typedef struct {
     const char *names;     /* '|'-separated tokenizer.ggml.pre values */
     const char *re[6];
-    bool clean_spaces, ignore_merges, add_bos, add_sep, no_bos_id;
+    unsigned flags;        /* PT_* */
 } pretok_def;
 
 static const pretok_def k_defs[] = {
-    { "default", { "[\\p{P}\\$\\+<=>\\^~\\|]+", RE_GPT2, "\\p{N}+", "[0-9][0-9][0-9]" },
-      true, false, false, false, false },
+    { "default", { "[\\p{P}\\$\\+<=>\\^~\\|]+", RE_GPT2, "\\p{N}+", "[0-9][0-9][0-9]" }, PT_CLEAN },
     { "llama3|llama-v3|llama-bpe|falcon3|falcon-h1|pixtral|midm-2.0|lfm2|jina-v5-nano",
-      { RE_LLAMA3 }, true, true, true, false, false },
-    { "dbrx|smaug-bpe", { RE_LLAMA3 }, true, false, false, false, false },
-    { "chatglm-bpe|glm4", { RE_LLAMA3 }, true, false, false, false, true },
+      { RE_LLAMA3 }, PT_CLEAN | PT_IGNORE_MERGES | PT_ADD_BOS },
+    { "dbrx|smaug-bpe", { RE_LLAMA3 }, PT_CLEAN },
+    { "chatglm-bpe|glm4", { RE_LLAMA3 }, PT_CLEAN | PT_NO_BOS_ID },
     { "deepseek-llm", { "[\r\n]", RE_DEEPSEEK_LETTERS, RE_DEEPSEEK_PUNCT, "\\s+$", RE_CJK,
-                        "\\p{N}+" }, false, false, false, false, false },
-    { "deepseek-coder", { "[\r\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", RE_CJK, "\\p{N}" },
-      false, false, false, false, false },
-    { "falcon", { "[\\p{P}\\$\\+<=>\\^~\\|`]+", RE_GPT2, "[0-9][0-9][0-9]" },
-      true, false, false, false, false },
-    { "starcoder|refact|codeshell|exaone|minerva-7b|mellum2", { "\\p{N}", RE_GPT2 },
-      true, false, false, false, false },
-    { "command-r|smollm", { "\\p{N}", RE_GPT2 }, false, false, false, false, false },
+                        "\\p{N}+" }, 0 },
+    { "deepseek-coder", { "[\r\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", RE_CJK, "\\p{N}" }, 0 },
+    { "falcon", { "[\\p{P}\\$\\+<=>\\^~\\|`]+", RE_GPT2, "[0-9][0-9][0-9]" }, PT_CLEAN },
+    { "starcoder|refact|codeshell|exaone|minerva-7b|mellum2", { "\\p{N}", RE_GPT2 }, PT_CLEAN },
+    { "command-r|smollm", { "\\p{N}", RE_GPT2 }, 0 },
     { "gpt-2|phi-2|jina-es|jina-de|gigachat|jina-v2-es|jina-v2-de|a.x-4.0|mellum|"
-      "modern-bert|mpt|olmo|jais|exaone4", { RE_GPT2 }, true, false, false, false, false },
-    { "trillion", { RE_GPT2 }, false, false, false, false, false },
-    { "jina-v1-en|jina-v2-code|roberta-bpe", { RE_GPT2 }, true, false, false, true, false },
-    { "qwen2|deepseek-r1-qwen|kormo|f2llmv2", { RE_QWEN2 }, false, false, false, false, false },
-    { "stablelm2|megrez", { RE_QWEN2 }, true, false, false, false, false },
-    { "poro-chat", { " ?[^(\\s|.,!?\xe2\x80\xa6\xe3\x80\x82\xef\xbc\x8c\xe3\x80\x81\xe0\xa5\xa4"
-                     "\xdb\x94\xd8\x8c)]+" }, false, false, false, false, false },
-    { "bloom|gpt3-finnish", { " ?[^(\\s|.,!?\xe2\x80\xa6\xe3\x80\x82\xef\xbc\x8c\xe3\x80\x81"
-                              "\xe0\xa5\xa4\xdb\x94\xd8\x8c)]+" }, true, false, false, false, false },
+      "modern-bert|mpt|olmo|jais|exaone4", { RE_GPT2 }, PT_CLEAN },
+    { "trillion|granite-docling", { RE_GPT2 }, 0 },
+    { "jina-v1-en|jina-v2-code|roberta-bpe", { RE_GPT2 }, PT_CLEAN | PT_ADD_SEP },
+    { "qwen2|deepseek-r1-qwen|kormo|f2llmv2|hunyuan|solar-open", { RE_QWEN2 }, 0 },
+    { "stablelm2|megrez", { RE_QWEN2 }, PT_CLEAN },
+    { "poro-chat", { RE_NOT_PUNCT }, 0 },
+    { "bloom|gpt3-finnish", { RE_NOT_PUNCT }, PT_CLEAN },
     { "seed-coder", { RE_CONTRACTIONS "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1}| "
-                      "?[^\\s\\p{L}\\p{N}\\r\\n]+|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+" },
-      false, false, false, false, false },
-    { "grok-2", { RE_QWEN2 }, false, false, false, false, false },
-    { "superbpe", { "\\p{N}+", "(?=(\\d{3})+(?!\\d))" }, false, false, false, false, false },
+                      "?[^\\s\\p{L}\\p{N}\\r\\n]+|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+" }, 0 },
+    { "grok-2", { RE_QWEN2 }, 0 },
+    { "superbpe", { "\\p{N}+", "(?=(\\d{3})+(?!\\d))" }, 0 },
+    { "qwen35", { RE_QWEN35 }, 0 },
+    { "minicpm5", { "\\p{N}{1,3}", RE_CONTRACTIONS "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}+| "
+                    "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+" },
+      PT_CLEAN | PT_IGNORE_MERGES },
+    { "deepseek-v3|hunyuan-dense|joyai-llm", { "\\p{N}{1,3}", RE_CJK_KANA,
+                       "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?"
+                       "[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+" }, 0 },
+    { "youtu", { "[\xea\xb0\x80-\xed\x9e\xa3\xe3\x84\xb1-\xe3\x86\x8e]+|[\xef\xbc\x81\xe2\x80\xa6"
+                 "\xe2\x80\x9c\xe2\x80\x9d\xe2\x80\x98\xe2\x80\x99\xe2\x80\x94\xef\xbc\x9a\xef\xbc\x9b"
+                 "\xef\xbc\x8c\xe3\x80\x81-\xe3\x80\xbf\xef\xb8\xb0-\xef\xb9\x8f]+|[\xe3\x84\x85-\xe3\x84"
+                 "\xaf]+|" RE_CJK_KANA,
+                 "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+"
+                 "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|[^\\r\\n\\p{L}\\p{N}]?"
+                 "[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?:'[sS]|'[tT]|"
+                 "'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|"
+                 "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+" }, PT_IGNORE_MERGES },
+    { "jais-2", { RE_CONTRACTIONS "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+"
+                  "[\\r\\n]*|\\s*[\\r\\n]+|\\s{512}(?!\\S)|\\s{256}(?!\\S)|\\s{128}(?!\\S)|"
+                  "\\s{64}(?!\\S)|\\s{32}(?!\\S)|\\s{16}(?!\\S)|\\s{8}(?!\\S)|\\s{4}(?!\\S)|"
+                  "\\s{1,2}(?!\\S)|\\s{1}" }, PT_CLEAN },
+    { "viking", { RE_NOT_PUNCT, "\\p{N}" }, 0 },
+    { "tekken", { "[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))*((?=[\\p{L}])([^A-Z]))+|"
+                  "[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))+((?=[\\p{L}])([^A-Z]))*|\\p{N}| "
+                  "?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+" },
+      PT_IGNORE_MERGES | PT_ADD_BOS },
+    { "exaone-moe", { RE_CONTRACTIONS "|[^\\r\\n\\p{L}\\p{N}]?(?:\\p{L}\\p{M}*(?: \\p{L}\\p{M}*)*)+|"
+                      "\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]?|\\s*[\\r\\n]|\\s+(?!\\S)|\\s+" },
+      PT_CLEAN },
+    { "chameleon", { "<sentinel:[0-9]+>", "(IMGIMG)((A|B|C|D|E|F|G|H|I){1,4})Z",
+                     "([\\t\\n]|    |  )", "\\p{N}", "[\\p{P}!-/:-@\\[-`{-~]", RE_GPT2 },
+      PT_ADD_BOS },
+    /* SentencePiece-style BPE over raw UTF-8 ("gemma4" is also what the
+     * tokenizer model "gemma4" implies, whatever tokenizer.ggml.pre says) */
+    { "gemma4|granite-embed-multi-311m", { RE_NEWLINES },
+      PT_CLEAN | PT_RAW | PT_ESCAPE_WS | PT_GEMMA4 },
+    { "sarvam-moe", { RE_NEWLINES }, PT_RAW | PT_ESCAPE_WS },
+    { "whitespace", { "\\S+" }, PT_CLEAN | PT_RAW | PT_NO_LOWERCASE },
 };
 
 static bool name_in(const char *list, const char *name) {
@@ -223,11 +275,16 @@ ken_status tok_pretok_init(ken_vocab *v, ken_err *err) {
     if (!d)
         return ken_err_set(err, KEN_ERR_UNSUPPORTED, "tokenizer: unknown pre-tokenizer type '%s'",
                            name);
-    v->clean_spaces = d->clean_spaces;
-    v->ignore_merges = d->ignore_merges;
-    if (d->add_bos) v->add_bos = true;
-    if (d->add_sep) v->add_sep = true;
-    if (d->no_bos_id) v->sp.bos = -1;
+    v->clean_spaces = (d->flags & PT_CLEAN) != 0;
+    v->ignore_merges = (d->flags & PT_IGNORE_MERGES) != 0;
+    if (d->flags & PT_ADD_BOS) v->add_bos = true;
+    if (d->flags & PT_ADD_SEP) v->add_sep = true;
+    if (d->flags & PT_NO_BOS_ID) v->sp.bos = -1;
+    v->bpe_raw = (d->flags & PT_RAW) != 0;
+    v->bpe_nl_words = (d->flags & PT_GEMMA4) != 0;
+    v->force_add_bos = (d->flags & PT_GEMMA4) != 0;
+    if (d->flags & PT_ESCAPE_WS) v->escape_whitespaces = true;
+    if (d->flags & PT_NO_LOWERCASE) v->wpm_lowercase = false;
     v->n_steps = 0;
     v->need_collapse = false;
     for (int i = 0; i < 6 && d->re[i]; i++) {
@@ -236,7 +293,9 @@ ken_status tok_pretok_init(ken_vocab *v, ken_err *err) {
         if (!strcmp(d->re[i], RE_GPT2)) {
             s->kind = TOK_STEP_GPT2;
         } else if (!strcmp(d->re[i], RE_LLAMA3) || !strcmp(d->re[i], RE_LLAMA3_ORIG)) {
-            s->kind = TOK_STEP_LLAMA3;
+            s->kind = TOK_STEP_LLAMA3, s->word = TOK_CF_LETTER, s->digits_max = 3;
+        } else if (!strcmp(d->re[i], RE_QWEN35)) {
+            s->kind = TOK_STEP_LLAMA3, s->word = TOK_CF_LETTER | TOK_CF_MARK, s->digits_max = 1;
         } else if ((st = compile_step(s, d->re[i], err)) != KEN_OK) {
             return st;
         }
@@ -324,10 +383,14 @@ static void split_gpt2(splitter *s, size_t ini, size_t end) {
 }
 
 /* Llama 3: (?i:'s|...)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|
- * \s*[\r\n]+|\s+(?!\S)|\s+ */
-static void split_llama3(splitter *s, size_t ini, size_t end) {
+ * \s*[\r\n]+|\s+(?!\S)|\s+ and its Qwen 3.5 variant, where \p{M} joins \p{L} in words
+ * (and leaves the punctuation class) and numbers go one digit at a time:
+ * step->word is the class of word characters, step->digits_max the run cap. */
+static void split_llama3(splitter *s, const tok_step *step, size_t ini, size_t end) {
     const uint32_t *cpts = s->cpts;
     const uint16_t *fl = s->fl;
+    const uint16_t word = step->word, other = TOK_CF_SPACE | TOK_CF_NUMBER | step->word;
+    const size_t dmax = step->digits_max;
     size_t pos = ini, prev = ini, clen;
     while (pos < end) {
         uint32_t cpt = cpts[pos];
@@ -337,24 +400,24 @@ static void split_llama3(splitter *s, size_t ini, size_t end) {
             continue;
         }
         if (!(cpt == '\r' || cpt == '\n' || (f & TOK_CF_NUMBER)) &&
-            ((f & TOK_CF_LETTER) || (FL(pos + 1) & TOK_CF_LETTER))) {
+            ((f & word) || (FL(pos + 1) & word))) {
             pos++;
-            while (FL(pos) & TOK_CF_LETTER) pos++;
+            while (FL(pos) & word) pos++;
             ADD(pos);
             continue;
         }
         if (f & TOK_CF_NUMBER) {
             size_t first = pos;
             while (FL(pos) & TOK_CF_NUMBER) {
-                if (++pos - first >= 3) ADD(pos), first = pos;
+                if (++pos - first >= dmax) ADD(pos), first = pos;
             }
             ADD(pos);
             continue;
         }
         uint16_t f2 = cpt == ' ' ? FL(pos + 1) : f;
-        if (!(f2 & (TOK_CF_SPACE | TOK_CF_LETTER | TOK_CF_NUMBER)) && f) {
+        if (!(f2 & other) && f) {
             pos += cpt == ' ';
-            while (!(f2 & (TOK_CF_SPACE | TOK_CF_LETTER | TOK_CF_NUMBER)) && f2) f2 = (++pos, FL(pos));
+            while (!(f2 & other) && f2) f2 = (++pos, FL(pos));
             uint32_t c2 = CP(pos);
             while (c2 == '\r' || c2 == '\n') c2 = (++pos, CP(pos));
             ADD(pos);
@@ -490,7 +553,7 @@ static ken_status run_steps(const ken_vocab *v, pretok_scratch *x, subject *sj) 
         for (size_t f = 0; f < x->offs.n && s.st == KEN_OK; f++) {
             size_t end = start + x->offs.v[f];
             if (step->kind == TOK_STEP_GPT2) split_gpt2(&s, start, end);
-            else if (step->kind == TOK_STEP_LLAMA3) split_llama3(&s, start, end);
+            else if (step->kind == TOK_STEP_LLAMA3) split_llama3(&s, step, start, end);
             else split_regex(&s, step, sj, start, end);
             start = end;
         }
@@ -518,6 +581,16 @@ static ken_status encode_word(const uint32_t *cpts, size_t a, size_t b, tok_str 
         memcpy(buf->p + buf->n, e, (size_t)ne);
         buf->n += (size_t)ne;
         buf->p[buf->n] = 0;
+    }
+    return KEN_OK;
+}
+
+/* Appends fragment cpts[a..b) as UTF-8 (the PT_RAW pre-tokenizers). */
+static ken_status encode_raw(const uint32_t *cpts, size_t a, size_t b, tok_str *buf) {
+    for (size_t i = a; i < b; i++) {
+        char u[4];
+        ken_status st = tok_str_append(buf, u, (size_t)tok_utf8_put(cpts[i], u));
+        if (st != KEN_OK) return st;
     }
     return KEN_OK;
 }
@@ -558,7 +631,8 @@ ken_status tok_pretokenize(const ken_vocab *v, const char *text, size_t n, tok_s
         size_t end = start + x.offs.v[f];
         if (end > start) {
             uint32_t w0 = (uint32_t)buf->n;
-            st = encode_word(x.cpts.v, start, end, buf);
+            st = v->bpe_raw ? encode_raw(x.cpts.v, start, end, buf)
+                            : encode_word(x.cpts.v, start, end, buf);
             if (st == KEN_OK) st = tok_u32s_push(words, w0);
             if (st == KEN_OK) st = tok_u32s_push(words, (uint32_t)buf->n);
         }

@@ -96,6 +96,8 @@ typedef enum { TOK_STEP_GPT2, TOK_STEP_LLAMA3, TOK_STEP_REGEX } tok_step_kind;
 typedef struct {
     tok_step_kind kind;
     bool collapsed;            /* pattern runs over the one-byte-per-cpt text */
+    uint16_t word;             /* LLAMA3: the word classes (TOK_CF_LETTER [| MARK]) */
+    uint8_t digits_max;        /* LLAMA3: digits per number fragment (3 or 1) */
     void *code;                /* pcre2_code_8 * */
 } tok_step;
 #define TOK_MAX_STEPS 8
@@ -147,6 +149,14 @@ struct ken_vocab {
     bool add_space_prefix, add_bos, add_eos, add_sep, ignore_merges;
     bool clean_spaces, escape_whitespaces, remove_extra_ws;
     bool wpm_lowercase, wpm_strip_accents;
+    /* BPE over raw UTF-8 (Gemma 4 and kin): words are not byte-encoded and
+     * bytes fall back to "<0xXX>" tokens; with bpe_nl_words a word of
+     * newlines that is a token is taken whole; force_add_bos: BOS is added
+     * whatever tokenizer.ggml.add_bos_token says */
+    bool bpe_raw, bpe_nl_words, force_add_bos;
+    /* tokenizer model "whitespace": white space dropped, the pieces between
+     * lower-cased if wpm_lowercase and tokenized one by one */
+    bool ws_model;
     /* special ids (-1 = none) */
     ken_tok_special sp;
     /* end-of-generation tokens (llama.cpp's special_eog_ids) */
@@ -198,6 +208,9 @@ ken_status tok_bpe_encode(const ken_vocab *v, const char *text, size_t n, tok_id
 ken_status tok_wpm_encode(const ken_vocab *v, const char *text, size_t n, tok_ids *out);
 /* KEN_ERR_FORMAT: the vocab's charsmap indexes out of its bounds. */
 ken_status tok_ugm_encode(const ken_vocab *v, const char *text, size_t n, tok_ids *out);
+/* BPE of one raw fragment as the tokenizer model wants it: spaces escaped
+ * (escape_whitespaces), white space dropped (ws_model), then tok_bpe_encode. */
+ken_status tok_bpe_fragment(const ken_vocab *v, const char *text, size_t n, tok_ids *out);
 /* BPE merge lookup: rank of merging texts a|b (ids ia, ib or -1), or -1;
  * *result gets the id of the merged text (-1 when not a token). b must
  * follow a in memory (b == a + na). */

@@ -101,9 +101,8 @@ static ken_status partition(const ken_vocab *v, const char *t, size_t n, bool pa
     return st;
 }
 
-/* SentencePiece: optional leading space, spaces escaped as U+2581. */
-static ken_status spm_fragment(const ken_vocab *v, const char *t, size_t n, bool prefix,
-                               tok_str *buf, tok_ids *out) {
+/* text with spaces escaped as U+2581 (and one in front if prefix) into buf. */
+static ken_status escape_spaces(const char *t, size_t n, bool prefix, tok_str *buf) {
     ken_status st = KEN_OK;
     buf->n = 0;
     if (prefix) st = tok_str_append(buf, "\xe2\x96\x81", 3);
@@ -114,7 +113,46 @@ static ken_status spm_fragment(const ken_vocab *v, const char *t, size_t n, bool
         if (st == KEN_OK && sp) st = tok_str_append(buf, "\xe2\x96\x81", 3);
         i = sp ? e + 1 : n;
     }
+    return st;
+}
+
+/* SentencePiece: optional leading space, spaces escaped as U+2581. */
+static ken_status spm_fragment(const ken_vocab *v, const char *t, size_t n, bool prefix,
+                               tok_str *buf, tok_ids *out) {
+    ken_status st = escape_spaces(t, n, prefix, buf);
     if (st == KEN_OK) st = tok_spm_encode(v, buf->p ? buf->p : "", buf->n, out);
+    return st;
+}
+
+/* The "whitespace" tokenizer model: white space separates pieces that are
+ * tokenized one by one (lower-cased when the normalizer says so). */
+static ken_status ws_fragment(const ken_vocab *v, const char *t, size_t n, tok_ids *out) {
+    tok_str seg = { 0 };
+    ken_status st = KEN_OK;
+    for (size_t i = 0; i <= n && st == KEN_OK;) {
+        uint32_t cp = i < n ? tok_utf8_next(t, n, &i) : (i++, ' ');
+        if (tok_cpt_flags(cp) & TOK_CF_SPACE) {
+            if (seg.n) st = tok_bpe_encode(v, seg.p, seg.n, out);
+            seg.n = 0;
+            continue;
+        }
+        char u[4];
+        st = tok_str_append(&seg, u, (size_t)tok_utf8_put(v->wpm_lowercase ? tok_cpt_tolower(cp) : cp, u));
+    }
+    free(seg.p);
+    return st;
+}
+
+ken_status tok_bpe_fragment(const ken_vocab *v, const char *t, size_t n, tok_ids *out) {
+    tok_str buf = { 0 };
+    ken_status st = KEN_OK;
+    if (v->escape_whitespaces) {
+        if ((st = escape_spaces(t, n, false, &buf)) != KEN_OK) goto out;
+        t = buf.p ? buf.p : "", n = buf.n;
+    }
+    st = v->ws_model ? ws_fragment(v, t, n, out) : tok_bpe_encode(v, t, n, out);
+out:
+    free(buf.p);
     return st;
 }
 
@@ -136,7 +174,7 @@ static ken_status assemble(const ken_vocab *v, const char *t, const frags *fr, b
         if (v->type == KEN_TOK_SPM)
             st = spm_fragment(v, t + x.off, x.len, v->add_space_prefix && prev_special, &buf, out);
         else if (v->type == KEN_TOK_BPE)
-            st = tok_bpe_encode(v, t + x.off, x.len, out);
+            st = tok_bpe_fragment(v, t + x.off, x.len, out);
         else if (v->type == KEN_TOK_UGM)
             st = tok_ugm_encode(v, t + x.off, x.len, out);
         else

@@ -171,7 +171,9 @@ static void test_pretokenizers(void) {
     static const char *const pres[] = { "default", "llama-bpe", "dbrx", "chatglm-bpe",
         "deepseek-llm", "deepseek-coder", "falcon", "starcoder", "command-r", "gpt-2", "mpt",
         "trillion", "jais", "qwen2", "stablelm2", "poro-chat", "bloom", "seed-coder",
-        "grok-2", "superbpe" };
+        "grok-2", "superbpe", "qwen35", "minicpm5", "deepseek-v3", "youtu", "jais-2", "viking",
+        "tekken", "exaone-moe", "chameleon", "hunyuan", "solar-open", "hunyuan-dense", "joyai-llm",
+        "granite-docling" };
     const char text[] = "Hello, y'all! 3.14159 \xe4\xbd\xa0\xe5\xa5\xbd\xe4\xb8\x96\xe7\x95\x8c  \t\n"
                         "caf\xc3\xa9 \xd0\x9f\xd1\x80\xd0\xb8 1234567 ...??? \xf0\x9f\xa6\x99\r\n  ";
     for (size_t p = 0; p < KEN_ARRAY_LEN(pres); p++) {
