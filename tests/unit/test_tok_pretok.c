@@ -1,6 +1,7 @@
 /* test_tok_pretok.c: the pre-tokenizers that have no fixture vocabulary
  * (qwen35, minicpm5, deepseek-v3, youtu, jais-2, viking, tekken, exaone-moe,
- * chameleon) and the raw-UTF-8 BPE kind (tokenizer model gemma4, pre
+ * chameleon, gpt-4o and its aliases, granite-embed-multi-97m, bailingmoe and
+ * its aliases) and the raw-UTF-8 BPE kind (tokenizer model gemma4, pre
  * sarvam-moe / granite-embed-multi-311m, the whitespace model), on small
  * vocabularies written as GGUF files. The merges are chosen so that the ids
  * show where the text was cut. Every expected id list below was produced by
@@ -213,6 +214,31 @@ static void test_split(void) {
         { "chameleon", { "    ab, ab's", 0, { 264, 265, 44, 270, 39, 115, END } } },
         { "chameleon", { "IMGIMGJZ <s>", 0, { 281, 74, 90, 32, 60, 115, 62, END } } },
         { "chameleon", { "<sentinel:12>IMGIMGABZ  ab\t1234!!", 1, { 256, 60, 115, 101, 110, 116, 105, 110, 101, 108, 58, 49, 50, 62, 281, 268, 90, 263, 265, 9, 49, 50, 51, 52, 33, 33, END } } },
+        { "gpt-4o", { "AbAB ab's ABc 1234", 0, { 267, 268, 270, 273, 32, 268, 99, 32, 260, 52, END } } },
+        { "gpt-4o", { "e\xcc\x81" "Ab/\n\n IMG's", 0, { 101, 257, 267, 47, 274, 32, 280, 273, END } } },
+        { "gpt-4o", { "  !!ab\n\n 12345", 0, { 32, 32, 271, 265, 274, 32, 260, 52, 53, END } } },
+        { "gpt-4o", { "AbAB ab's ABc 1234", 1, { 267, 268, 270, 273, 32, 268, 99, 32, 260, 52, END } } },
+        { "llama4", { "AbAB ab's ABc 1234", 0, { 267, 268, 270, 273, 32, 268, 99, 32, 260, 52, END } } },
+        { "llama4", { "AbAB ab's ABc 1234", 1, { 267, 268, 270, 273, 32, 268, 99, 32, 260, 52, END } } },
+        { "kanana2", { "AbAB ab's ABc 1234", 0, { 267, 268, 270, 273, 32, 268, 99, 32, 260, 52, END } } },
+        { "kanana2", { "AbAB ab's ABc 1234", 1, { 267, 268, 270, 273, 32, 268, 99, 32, 260, 52, END } } },
+        { "talkie", { "AbAB ab's ABc 1234", 0, { 267, 268, 270, 273, 32, 268, 99, 32, 260, 52, END } } },
+        { "talkie", { "AbAB ab's ABc 1234", 1, { 267, 268, 270, 273, 32, 268, 99, 32, 260, 52, END } } },
+        { "minimax-m2", { "AbAB ab's ABc 1234", 0, { 267, 268, 270, 273, 32, 268, 99, 32, 260, 52, END } } },
+        { "minimax-m2", { "AbAB ab's ABc 1234", 1, { 267, 268, 270, 273, 32, 268, 99, 32, 260, 52, END } } },
+        { "granite-embed-multi-97m", { "AbAB ab's ABc 1234", 0, { 267, 268, 270, 273, 32, 268, 99, 32, 260, 52, END } } },
+        { "granite-embed-multi-97m", { "e\xcc\x81" "Ab/\n\n IMG's", 0, { 258, 267, 47, 274, 32, 280, 273, END } } },
+        { "granite-embed-multi-97m", { "  !!ab\n\n 12345", 0, { 32, 32, 271, 265, 274, 32, 260, 52, 53, END } } },
+        { "granite-embed-multi-97m", { "abc e\xcc\x81\xcc\x81" "b Ab's", 0, { 266, 282, 257, 98, 32, 267, 273, END } } },
+        { "granite-embed-multi-97m", { "AbAB ab's ABc 1234", 1, { 267, 268, 270, 273, 32, 268, 99, 32, 260, 52, END } } },
+        { "bailingmoe", { "ab's AB'S 1234", 0, { 265, 273, 32, 268, 39, 83, 32, 49, 50, 51, 52, END } } },
+        { "bailingmoe", { "ab/\n\n\n  !!ab", 0, { 265, 47, 274, 10, 32, 32, 271, 265, END } } },
+        { "bailingmoe", { "\xe4\xbd\xa0" "ab e\xcc\x81 \n\n", 0, { 276, 265, 32, 101, 257, 32, 274, END } } },
+        { "bailingmoe", { "ab's AB'S 1234", 1, { 265, 273, 32, 268, 39, 83, 32, 49, 50, 51, 52, END } } },
+        { "bailingmoe2", { "ab's AB'S 1234", 0, { 265, 273, 32, 268, 39, 83, 32, 49, 50, 51, 52, END } } },
+        { "bailingmoe2", { "ab's AB'S 1234", 1, { 265, 273, 32, 268, 39, 83, 32, 49, 50, 51, 52, END } } },
+        { "llada-moe", { "ab's AB'S 1234", 0, { 265, 273, 32, 268, 39, 83, 32, 49, 50, 51, 52, END } } },
+        { "llada-moe", { "ab's AB'S 1234", 1, { 265, 273, 32, 268, 39, 83, 32, 49, 50, 51, 52, END } } },
     };
     for (size_t i = 0; i < KEN_ARRAY_LEN(k); i++) {
         ken_vocab *v = load(split_vocab(k[i].pre));
