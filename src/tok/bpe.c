@@ -39,11 +39,9 @@ static ken_status emit_symbol(const ken_vocab *v, const char *w, const sym *s, t
     if (s->id >= 0) return tok_ids_push(out, s->id);
     /* not a token: its bytes one by one, where a byte is a token by itself
      * (raw-UTF-8 BPE: where "<0xXX>" is a token) */
-    static const char hex[] = "0123456789ABCDEF";
     for (uint32_t k = 0; k < s->n; k++) {
-        uint8_t b = (uint8_t)w[s->start + k];
-        char fb[6] = { '<', '0', 'x', hex[b >> 4], hex[b & 15], '>' };
-        int32_t id = v->bpe_raw ? tok_vocab_find(v, fb, 6) : tok_vocab_find(v, w + s->start + k, 1);
+        int32_t id = v->bpe_raw ? tok_byte_fallback(v, (uint8_t)w[s->start + k])
+                                : tok_vocab_find(v, w + s->start + k, 1);
         if (id >= 0) {
             ken_status st = tok_ids_push(out, id);
             if (st != KEN_OK) return st;

@@ -199,6 +199,8 @@ static inline const char *tok_text(const ken_vocab *v, int32_t id, size_t *n) {
     *n = v->text_off[id + 1] - v->text_off[id];
     return v->text_arena + v->text_off[id];
 }
+/* The "<0xXX>" byte-fallback token of byte b, or -1. */
+int32_t tok_byte_fallback(const ken_vocab *v, uint8_t b);
 /* Byte-fallback token of byte b (SPM "<0xXX>", else the byte as text); -1. */
 int32_t tok_byte_token(const ken_vocab *v, uint8_t b);
 

@@ -43,11 +43,15 @@ int32_t tok_vocab_find(const ken_vocab *v, const char *text, size_t n) {
     }
 }
 
-int32_t tok_byte_token(const ken_vocab *v, uint8_t b) {
+int32_t tok_byte_fallback(const ken_vocab *v, uint8_t b) {
     static const char hex[] = "0123456789ABCDEF";
+    char buf[6] = { '<', '0', 'x', hex[b >> 4], hex[b & 15], '>' };
+    return tok_vocab_find(v, buf, 6);
+}
+
+int32_t tok_byte_token(const ken_vocab *v, uint8_t b) {
     if (v->type == KEN_TOK_SPM || v->type == KEN_TOK_UGM) {
-        char buf[6] = { '<', '0', 'x', hex[b >> 4], hex[b & 15], '>' };
-        int32_t id = tok_vocab_find(v, buf, 6);
+        int32_t id = tok_byte_fallback(v, b);
         if (id >= 0) return id;
         return tok_vocab_find(v, (const char *)&b, 1);
     }
