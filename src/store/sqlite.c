@@ -1739,6 +1739,22 @@ static ken_status migrate(sq *q, const char *path) {
     return r;
 }
 
+/* Switches the file to WAL. While another process creates the same new
+ * store, SQLite may answer SQLITE_BUSY at once, without its busy handler
+ * (it does so where waiting could deadlock), so the switch is retried here
+ * for as long as the busy timeout allows. */
+static ken_status enable_wal(sq *q) {
+    int rc = SQLITE_OK;
+    for (int waited = 0;; waited += 10) {
+        rc = sqlite3_exec(q->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+        if ((rc & 0xFF) != SQLITE_BUSY || waited >= BUSY_TIMEOUT_MS) break;
+        sqlite3_sleep(10);
+    }
+    if (rc == SQLITE_OK) return KEN_OK;
+    return ken_err_set(&q->base.err, status_of(rc), "store: enabling WAL: %s",
+                       sqlite3_errmsg(q->db));
+}
+
 /* Connection settings, the schema check and migration, the generation. */
 static ken_status setup(sq *q, const char *path) {
     sqlite3_extended_result_codes(q->db, 1);
@@ -1764,7 +1780,7 @@ static ken_status setup(sq *q, const char *path) {
     if (!r && !q->readonly) {
         /* WAL persists in the file; NORMAL sync is durable against process
          * crashes in WAL mode (see the top of this file). */
-        r = exec(q, "PRAGMA journal_mode = WAL", "enabling WAL");
+        r = enable_wal(q);
         if (!r) r = exec(q, "PRAGMA synchronous = NORMAL", "setting synchronous");
         if (!r && version < SCHEMA_MAX) r = migrate(q, path);
         /* Writes bump the counter the BM25 accelerators watch (lexcache.h). */
